@@ -1,0 +1,30 @@
+# The README's two commands: `make demo` and `make test`. Both build their own virtual environment.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: venv test test-fast demo clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python >= 3.11 is needed"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[airflow,tracking,test]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+venv: $(STAMP)
+
+## Everything: unit, conformance, property-based and end-to-end tests.
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+## The quick loop: everything not marked slow.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow"
+
+demo: $(STAMP)
+	@$(BIN)/python dags/demo.py
+
+clean:
+	rm -rf $(VENV) .mljobs

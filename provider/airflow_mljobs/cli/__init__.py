@@ -1,0 +1,20 @@
+"""`mljobs`: the command line front door, in the shape of `az ml job` and `az ml compute`."""
+
+from __future__ import annotations
+
+import click
+
+from .compute import compute
+from .environment import environment
+from .job import job
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="airflow-provider-mljobs")
+def main() -> None:
+    """Run Azure ML CLI 2.0 job YAML on local processes, Docker and Kubernetes, with MLflow as the record."""
+
+
+main.add_command(job)
+main.add_command(compute)
+main.add_command(environment)

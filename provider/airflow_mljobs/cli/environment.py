@@ -1,0 +1,22 @@
+"""`mljobs environment ...`: environment YAML."""
+
+from __future__ import annotations
+
+import click
+
+from ._options import file_option, output_option, set_option
+from ._validate import validate_file
+
+
+@click.group()
+def environment() -> None:
+    """Environments (image, build context, conda file)."""
+
+
+@environment.command()
+@file_option
+@set_option
+@output_option
+def validate(path: str, overrides: tuple[str, ...], fmt: str) -> None:
+    """Validate an environment YAML and print its normalised form."""
+    validate_file(path, overrides, fmt, {"environment"})

@@ -1,0 +1,164 @@
+"""Read YAML keeping the place of every node, so that any later finding can point at a line.
+
+PyYAML composes the document into nodes that carry marks; we build plain Python data from them and keep a
+table from YAML path to mark. Normalisation moves values around (a 2021 `compute.instance_count` becomes
+`resources.instance_count`), so the table also remembers where each moved path came from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import Mark, Problem, SpecError, yaml_path
+
+Path_ = tuple  # a YAML path: keys (str) and list indexes (int)
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader without timestamp magic: job YAML means strings where a date-like value appears."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    key: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+@dataclass
+class Source:
+    """A loaded YAML document: its data, the text it came from, and where each path sits in that text."""
+
+    name: str
+    text: str
+    data: Any
+    spans: dict[Path_, tuple[int, int]] = field(default_factory=dict)  # path -> (start, end) offsets
+    key_spans: dict[Path_, int] = field(default_factory=dict)  # path -> offset of its key
+    moves: dict[Path_, Path_] = field(default_factory=dict)  # normalised path -> path as written
+    overridden: dict[Path_, str] = field(default_factory=dict)  # path -> the --set argument that wrote it
+
+    # -- locating -------------------------------------------------------------------------------------
+    def written_path(self, path: Path_) -> Path_:
+        """The path as the user wrote it, undoing normalisation moves (longest moved prefix wins)."""
+        path = tuple(path)
+        for i in range(len(path), 0, -1):
+            if path[:i] in self.moves:
+                return self.moves[path[:i]] + path[i:]
+        return path
+
+    def mark(self, path: Path_, *, key: bool = False, needle: str | None = None) -> Mark:
+        """Mark of the deepest written node on `path`; `key` points at the key, `needle` at a text inside."""
+        path = self.written_path(path)
+        for i in range(len(path), -1, -1):
+            prefix = path[:i]
+            if prefix in self.overridden:
+                return Mark(f"--set {self.overridden[prefix]}", 1, 1)
+            if prefix in self.spans:
+                start, end = self.spans[prefix]
+                if (key or i < len(path)) and prefix in self.key_spans:
+                    start = self.key_spans[prefix]  # a key, or the key owning a missing child
+                elif needle and i == len(path):
+                    found = self.text.find(needle, start, max(end, start + 1))
+                    start = found if found >= 0 else start
+                return self._mark_at(start)
+        return Mark(self.name, 1, 1)
+
+    def _mark_at(self, offset: int) -> Mark:
+        line = self.text.count("\n", 0, offset) + 1
+        column = offset - (self.text.rfind("\n", 0, offset) + 1) + 1
+        return Mark(self.name, line, column)
+
+    def problem(self, path: Path_, message: str, hint: str = "", *, severity=None, key=False, needle=None):
+        from .errors import Severity
+
+        return Problem(
+            self.mark(path, key=key, needle=needle),
+            yaml_path(path),
+            message,
+            hint,
+            severity or Severity.ERROR,
+        )
+
+
+def read_source(path: str | Path) -> Source:
+    """Read a YAML file into a Source; unreadable or malformed files raise a located SpecError."""
+    name = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError([Problem(Mark(name, 1, 1), "", "file not found")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError([Problem(Mark(name, 1, 1), "", f"cannot read file: {exc}")]) from None
+    return parse_source(text, name)
+
+
+def parse_source(text: str, name: str = "<string>") -> Source:
+    """Parse YAML text into a Source with a mark for every node."""
+    source = Source(name=name, text=text, data=None)
+    loader = None
+    try:
+        loader = _Loader(text)
+        node = loader.get_single_node()
+        if node is None:
+            raise SpecError([Problem(Mark(name, 1, 1), "", "the file is empty", "write a job, environment or compute YAML")])
+        problems: list[Problem] = []
+        source.data = _build(loader, node, (), source, problems)
+        if problems:
+            raise SpecError(problems)
+    except yaml.reader.ReaderError as exc:
+        where = source._mark_at(min(exc.position, len(text)))
+        raise SpecError([Problem(where, "", f"the file holds a character YAML does not allow: {exc.character!r}",
+                                 "remove control characters from the file")]) from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = Mark(name, mark.line + 1, mark.column + 1) if mark else Mark(name, 1, 1)
+        message = " ".join(str(part) for part in (exc.context, exc.problem) if part)
+        raise SpecError([Problem(where, "", f"YAML syntax error: {message}")]) from None
+    except yaml.YAMLError as exc:
+        raise SpecError([Problem(Mark(name, 1, 1), "", f"YAML error: {exc}")]) from None
+    except RecursionError:
+        raise SpecError([Problem(Mark(name, 1, 1), "", "the YAML is nested too deeply")]) from None
+    finally:
+        if loader is not None:
+            loader.dispose()
+    return source
+
+
+MAX_NODES = 100_000  # aliases can multiply a small file into a huge one; job YAML is never this big
+
+
+def _build(loader: _Loader, node: yaml.Node, path: Path_, source: Source, problems: list[Problem]) -> Any:
+    source.spans[path] = (node.start_mark.index, node.end_mark.index)
+    if len(source.spans) > MAX_NODES:
+        raise SpecError([Problem(Mark(source.name, 1, 1), "", f"the document has more than {MAX_NODES} nodes")])
+    if isinstance(node, yaml.MappingNode):
+        loader.flatten_mapping(node)  # resolves `<<` merge keys
+        result: dict = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            if not isinstance(key, (str, int, float, bool)) or key is None:
+                problems.append(
+                    Problem(source._mark_at(key_node.start_mark.index), yaml_path(path), "a mapping key must be a plain value")
+                )
+                continue
+            key = str(key) if not isinstance(key, str) else key
+            child = path + (key,)
+            if key in result:
+                problems.append(
+                    Problem(
+                        source._mark_at(key_node.start_mark.index),
+                        yaml_path(child),
+                        f"duplicate key '{key}'",
+                        f"it is already set at line {source.mark(child).line}; keep one of them",
+                    )
+                )
+                continue
+            source.key_spans[child] = key_node.start_mark.index
+            result[key] = _build(loader, value_node, child, source, problems)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [_build(loader, item, path + (i,), source, problems) for i, item in enumerate(node.value)]
+    return loader.construct_object(node, deep=True)

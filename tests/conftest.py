@@ -1,0 +1,28 @@
+"""Shared test helpers: write a YAML file and load it, and the repository's folders."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from pathlib import Path
+
+import pytest
+from hypothesis import settings
+
+# Property-based test budgets: `ci` by default; HYPOTHESIS_PROFILE=stress for a long hunt.
+settings.register_profile("ci", max_examples=300)
+settings.register_profile("stress", max_examples=5000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture
+def write_yaml(tmp_path):
+    """Write dedented YAML text to a file in a fresh folder and return its path."""
+
+    def write(text: str, name: str = "job.yml") -> Path:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip("\n"))
+        return path
+
+    return write
