@@ -1,11 +1,20 @@
-"""`mljobs job ...`: validate (and, as the engine grows, create, stream, show, list, download, cancel)."""
+"""`mljobs job ...`: validate, create, stream, show, list, download, cancel (in the shape of `az ml job`)."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import click
 
-from ._options import file_option, output_option, set_option
+from ..spec import MlJobsError, SpecError
+from ._options import emit, fail_spec, file_option, output_option, print_problems, set_option
 from ._validate import validate_file
+
+EXIT_CODES = {"Completed": 0, "Failed": 1, "Canceled": 2}
+name_option = click.option("-n", "--name", required=True, help="The job's name.")
 
 
 @click.group()
@@ -23,3 +32,187 @@ def validate(path: str, overrides: tuple[str, ...], fmt: str) -> None:
     Exit 0 when valid, 2 with every problem (file:line:column, YAML path, message, hint) when not.
     """
     validate_file(path, overrides, fmt, {"command", "sweep"})
+
+
+@job.command()
+@file_option
+@set_option
+@click.option("-n", "--name", default=None, help="The job's name (unique); generated when omitted.")
+@click.option("-e", "--experiment-name", default=None, help="Experiment to record the job in.")
+@click.option("--stream", is_flag=True, help="Follow the log until the job ends; exit 0 Completed, 1 Failed, "
+              "2 Canceled or timed out.")
+@click.option("--dry-run", is_flag=True, help="Print the execution plan and start nothing.")
+@click.option("-o", "--output", "fmt", type=click.Choice(["text", "yaml", "json"]), default="text")
+def create(path, overrides, name, experiment_name, stream, dry_run, fmt) -> None:
+    """Create (submit) a job from a YAML file and print its name."""
+    from ..engine import Engine
+
+    engine = Engine()
+    with _user_errors():
+        document = engine.load(path, list(overrides))
+        print_problems(document.warnings)
+        if dry_run:
+            plan = engine.plan(document, name=name)
+            emit(plan.to_dict(), "json" if fmt == "json" else "yaml")
+            return
+        submission = engine.submit(document, name=name, experiment_name=experiment_name)
+    for note in submission.notes:
+        click.echo(f"note: {note}", err=True)
+    if not stream:
+        _start_watcher(submission.name)
+        _print_started(submission, fmt)
+        return
+    sys.exit(_stream(engine, submission))
+
+
+@job.command(name="stream")
+@name_option
+def stream_(name: str) -> None:
+    """Follow a job's log until it ends, then print its Execution Summary."""
+    from ..engine import Engine
+
+    engine = Engine()
+    with _user_errors():
+        submission = engine.attach(name)
+    sys.exit(_stream(engine, submission))
+
+
+@job.command()
+@name_option
+@click.option("-o", "--output", "fmt", type=click.Choice(["table", "json", "yaml"]), default="table")
+def show(name: str, fmt: str) -> None:
+    """Show a job's status, metrics, parameters and tags."""
+    from ..engine import Engine
+
+    with _user_errors():
+        info = Engine().show(name)
+    if fmt == "table":
+        for key in ("name", "type", "status", "compute", "experiment_id", "run_id", "start_time", "end_time",
+                    "exit_code", "failure_reason"):
+            if info.get(key) is not None:
+                click.echo(f"{key:<15} {info[key]}")
+        for group in ("metrics", "params", "tags"):
+            for key, value in sorted(info[group].items()):
+                click.echo(f"{group[:-1] + '.' + key:<15} {value}")
+    else:
+        emit(info, fmt)
+
+
+@job.command(name="list")
+@click.option("--experiment", "experiment", default=None, help="Only jobs of this experiment.")
+@click.option("--status", default=None, help="Only jobs with this status (Running, Completed, Failed, ...).")
+@click.option("--max-results", default=50, show_default=True, type=click.IntRange(1, 10000))
+@click.option("--include-children", is_flag=True, help="Also list sweep trials (child jobs).")
+@click.option("-o", "--output", "fmt", type=click.Choice(["table", "json", "yaml"]), default="table")
+def list_(experiment, status, max_results, include_children, fmt) -> None:
+    """List jobs, newest first."""
+    from ..engine import Engine
+
+    with _user_errors():
+        jobs = Engine().list(experiment, status, max_results, include_children)
+    if fmt != "table":
+        emit(jobs, fmt)
+        return
+    click.echo(f"{'NAME':<40} {'TYPE':<8} {'STATUS':<11} {'COMPUTE':<12} STARTED")
+    for item in jobs:
+        click.echo(f"{item['name']:<40} {item['type']:<8} {item['status']:<11} {item['compute'] or '':<12} "
+                   f"{item['start_time'] or ''}")
+
+
+@job.command()
+@name_option
+@click.option("--all", "everything", is_flag=True, help="Default artifacts and every named output.")
+@click.option("--output-name", default=None, help="Only this named output.")
+@click.option("--download-path", default=".", show_default=True, type=click.Path(file_okay=False))
+def download(name, everything, output_name, download_path) -> None:
+    """Download a finished job's artifacts (artifacts/) and named outputs (named-outputs/<name>/)."""
+    from ..engine import Engine
+
+    if everything and output_name:
+        raise click.UsageError("--all and --output-name exclude each other")
+    with _user_errors():
+        written = Engine().download(name, Path(download_path), everything=everything, output_name=output_name)
+    for path in written:
+        click.echo(str(path))
+
+
+@job.command()
+@name_option
+def cancel(name: str) -> None:
+    """Cancel a job: stop everything it started, then record it Canceled."""
+    from ..engine import Engine
+
+    with _user_errors():
+        result = Engine().cancel(name)
+    click.echo(f"{result.name}: {result.status}")
+
+
+@job.command(name="_watch", hidden=True)
+@name_option
+def watch(name: str) -> None:
+    """Follow a job without printing and finalize it (started in the background by `create`)."""
+    from ..engine import Engine
+
+    engine = Engine()
+    submission = engine.attach(name)
+    engine.finalize(submission, engine.follow(submission))
+
+
+# -- helpers ------------------------------------------------------------------------------------------------
+class _user_errors:
+    """Spec errors exit 2 with their places; other project errors print one line and exit 1."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, _tb):
+        if isinstance(error, SpecError):
+            fail_spec(error)
+        if isinstance(error, MlJobsError):
+            click.echo(f"error: {error}", err=True)
+            sys.exit(1)
+        return False
+
+
+def _start_watcher(name: str) -> None:
+    subprocess.Popen([sys.executable, "-m", "airflow_mljobs.cli", "job", "_watch", "-n", name],
+                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                     start_new_session=True)
+
+
+def _print_started(submission, fmt: str) -> None:
+    if fmt == "text":
+        click.echo(submission.name)
+    else:
+        emit({"name": submission.name, "run_id": submission.run_id, "status": "Running"}, fmt)
+
+
+def _stream(engine, submission) -> int:
+    click.echo(f"RunId: {submission.name}")
+    click.echo(f"MLflow run: {submission.run_id} (experiment {submission.experiment_id})")
+    click.echo(f"Web View: {_web_view(engine, submission)}\n")
+    out = sys.stdout
+    try:
+        outcome = engine.follow(submission, out.write)
+    except KeyboardInterrupt:
+        click.echo("\ninterrupted: canceling the job", err=True)
+        outcome = submission.handle.cancel("canceled from the terminal (Ctrl-C)")
+    out.flush()
+    result = engine.finalize(submission, outcome)
+    click.echo("\nExecution Summary\n=================")
+    click.echo(f"RunId: {result.name}")
+    click.echo(f"Status: {result.status}")
+    if result.exit_code is not None:
+        click.echo(f"Exit code: {result.exit_code}")
+    if result.reason:
+        click.echo(f"Reason: {result.reason}")
+    if result.metrics:
+        click.echo("Metrics: " + json.dumps(result.metrics, sort_keys=True))
+    return EXIT_CODES.get(result.status, 1)
+
+
+def _web_view(engine, submission) -> str:
+    uri = engine.config.tracking_uri
+    if uri.startswith("http"):
+        return f"{uri.rstrip('/')}/#/experiments/{submission.experiment_id}/runs/{submission.run_id}"
+    return f"mlflow ui --backend-store-uri {uri}"

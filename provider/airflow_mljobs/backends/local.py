@@ -1,0 +1,222 @@
+"""Run a plan as local processes: one process session per rank, in the job folder, logs to files.
+
+Each rank runs `bash -c <command>` under a small shell that writes the exit code to a file, in its own
+session (setsid), so the job outlives the process that started it: a retry after a crash attaches again by
+pid and start time and still learns how the job ended. Cancel stops every process of every rank's session.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from ..plan import ExecutionPlan
+from .base import LogChunk, Outcome
+from .logs import read_available
+
+KILL_GRACE_SECONDS = float(os.environ.get("MLJOBS_KILL_GRACE", "10"))
+_WRAPPER = '"$0" -c "$1"; code=$?; echo $code > "$2"; exit $code'
+
+
+class LocalBackend:
+    name = "local"
+
+    def notes(self, plan: ExecutionPlan) -> list[str]:
+        env = plan.environment
+        if env and (env.image or env.build or env.reference or env.conda_file):
+            what = env.image or env.reference or (env.build and f"build {env.build.path}") or "conda_file"
+            return [f"the environment ({what}) is not used on compute '{plan.compute}': the command runs with "
+                    f"this machine's software; use compute docker to run in the image"]
+        return []
+
+    def submit(self, plan: ExecutionPlan, job_dir: Path) -> "LocalHandle":
+        shell = shutil.which("bash") or "/bin/sh"
+        ranks = []
+        started = []
+        try:
+            for process in plan.processes:
+                exit_file = job_dir / "exit" / f"rank_{process.rank}"
+                exit_file.parent.mkdir(exist_ok=True)
+                with open(job_dir / process.log, "ab") as log:
+                    child = subprocess.Popen(
+                        ["/bin/sh", "-c", _WRAPPER, shell, process.command, str(exit_file)],
+                        cwd=job_dir / plan.workdir, env=_environment(process.env), stdin=subprocess.DEVNULL,
+                        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                    )
+                started.append(child)
+                ranks.append(Rank(process.rank, child.pid, _create_time(child.pid), process.log, str(exit_file)))
+        except OSError as exc:
+            for child in started:
+                _kill_group(child.pid, signal.SIGKILL)
+            raise RuntimeError(f"cannot start the command: {exc}") from exc
+        handle = LocalHandle(str(job_dir), ranks, time.time())
+        handle._children = {c.pid: c for c in started}
+        return handle
+
+    def attach(self, data: dict) -> "LocalHandle":
+        return LocalHandle(data["job_dir"], [Rank(**r) for r in data["ranks"]], data["started_at"])
+
+
+@dataclass
+class Rank:
+    rank: int
+    pid: int
+    create_time: float | None
+    log: str
+    exit_file: str
+
+
+@dataclass
+class LocalHandle:
+    job_dir: str
+    ranks: list[Rank]
+    started_at: float
+    _children: dict = field(default_factory=dict, repr=False)  # Popen objects when we started them
+
+    def to_dict(self) -> dict:
+        return {"backend": "local", "job_dir": self.job_dir, "started_at": self.started_at,
+                "ranks": [vars(r) for r in self.ranks]}
+
+    # -- state -----------------------------------------------------------------------------------------
+    def _exit_code(self, rank: Rank) -> int | None:
+        child = self._children.get(rank.pid)
+        if child is not None:
+            child.poll()  # reap our own child so that it does not linger as a zombie
+        try:
+            text = Path(rank.exit_file).read_text().strip()
+        except FileNotFoundError:
+            return None
+        return int(text) if text.lstrip("-").isdigit() else None
+
+    def _alive(self, rank: Rank) -> bool:
+        child = self._children.get(rank.pid)
+        if child is not None and child.poll() is None:
+            return True
+        return _group_alive(rank.pid) and _same_process(rank)
+
+    def poll(self) -> Outcome | None:
+        marker = Path(self.job_dir) / "canceled"
+        codes = {}
+        running = []
+        for rank in self.ranks:
+            code = self._exit_code(rank)
+            if code is None and self._alive(rank):
+                running.append(rank)
+            else:
+                codes[rank.rank] = code
+        if marker.exists() and not running:
+            return Outcome("Canceled", None, marker.read_text() or "canceled")
+        failed = {r: c for r, c in codes.items() if c != 0}
+        if failed and running:  # one rank failed: the others cannot finish without it
+            self._stop(running)
+            running = []
+        if running:
+            return None
+        if not failed:
+            return Outcome("Completed", 0)
+        rank, code = min(failed.items())
+        if code is None:
+            return Outcome("Failed", None, f"rank {rank} ended without an exit status (killed from outside?)")
+        where = f"rank {rank} " if len(self.ranks) > 1 else ""
+        return Outcome("Failed", code, f"the command {where}exited with code {code}")
+
+    def cancel(self, reason: str = "canceled") -> Outcome:
+        marker = Path(self.job_dir) / "canceled"
+        if not marker.exists():
+            marker.write_text(reason)
+        self._stop(self.ranks)
+        return self.poll() or Outcome("Canceled", None, reason)
+
+    def _stop(self, ranks: list[Rank]) -> None:
+        """SIGTERM every process of the ranks' sessions, then SIGKILL what is left after the grace period."""
+        import psutil
+
+        victims = []
+        for rank in ranks:
+            if not _same_process(rank):
+                continue
+            try:
+                parent = psutil.Process(rank.pid)
+                victims.extend([parent, *parent.children(recursive=True)])
+            except psutil.Error:
+                pass
+            _kill_group(rank.pid, signal.SIGTERM)
+        for victim in victims:
+            try:
+                victim.terminate()
+            except psutil.Error:
+                pass
+        deadline = time.time() + KILL_GRACE_SECONDS
+        while time.time() < deadline and any(_group_alive(r.pid) for r in ranks):
+            for child in self._children.values():
+                child.poll()
+            time.sleep(0.05)
+        for rank in ranks:
+            _kill_group(rank.pid, signal.SIGKILL)
+        for victim in victims:
+            try:
+                victim.kill()
+            except psutil.Error:
+                pass
+        for child in self._children.values():
+            try:
+                child.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+
+    # -- logs --------------------------------------------------------------------------------------------
+    def logs(self, since: dict | None = None, *, final: bool = False) -> Iterator[LogChunk]:
+        files = {r.rank: Path(self.job_dir) / r.log for r in self.ranks}
+        return read_available(files, since or {}, final=final, prefix=len(files) > 1)
+
+
+def _environment(env: dict[str, str]) -> dict[str, str]:
+    """The job's variables over this process's, minus the ones that would point user code elsewhere.
+
+    The Python environment mljobs runs in comes first on PATH, so `python` in a command is that Python.
+    """
+    inherited = ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_TRACKING_URI")
+    base = {k: v for k, v in os.environ.items() if k not in inherited}
+    here = str(Path(sys.executable).parent)
+    path = base.get("PATH", os.defpath)
+    base["PATH"] = path if path.split(os.pathsep)[0] == here else f"{here}{os.pathsep}{path}"
+    return {**base, **env}
+
+
+def _create_time(pid: int) -> float | None:
+    import psutil
+
+    try:
+        return psutil.Process(pid).create_time()
+    except psutil.Error:
+        return None
+
+
+def _same_process(rank: Rank) -> bool:
+    """True while `rank.pid` is still the process we started (pids are reused)."""
+    if rank.create_time is None:
+        return _group_alive(rank.pid)
+    created = _create_time(rank.pid)
+    return created is not None and abs(created - rank.create_time) < 0.5
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except (ProcessLookupError, PermissionError):
+        return False
+
+
+def _kill_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass

@@ -1,0 +1,78 @@
+"""Compute targets: the built-in `local` and `docker`, and targets registered from compute YAML.
+
+`compute: azureml:cpu-cluster` in a job names a registered target (`mljobs compute create -f cluster.yml`
+stores it under the workspace); a job without compute runs on `local`, as serverless jobs run somewhere.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..spec import SpecError, SubmitError, load
+from ..spec.dump import dump_yaml
+from ..spec.model import Compute
+
+BUILTIN = {"local": Compute(name="local", type="local"), "docker": Compute(name="docker", type="docker")}
+BACKEND_OF_TYPE = {"local": "local", "docker": "docker", "kubernetes": "kubernetes"}
+
+
+def compute_name(ref: str | None) -> str:
+    if not ref:
+        return "local"
+    name = ref[len("azureml:"):] if ref.startswith("azureml:") else ref
+    return name.rsplit("/", 1)[-1]  # an ARM id ends with the compute's name
+
+
+def resolve(ref: str | None, home: Path) -> Compute:
+    """The compute a job's `compute:` names; a SubmitError says how to register a missing one."""
+    name = compute_name(ref)
+    path = _registry(home) / f"{name}.yml"
+    if path.is_file():
+        return load(path, expect={"compute"}).model
+    if name in BUILTIN:
+        return BUILTIN[name]
+    raise SubmitError(
+        f"compute '{name}' is not registered here; register it with `mljobs compute create -f <compute.yml>` "
+        f"(type local, docker or kubernetes), or run elsewhere with --set compute=local"
+    )
+
+
+def backend_name(compute: Compute) -> str:
+    try:
+        return BACKEND_OF_TYPE[compute.type]
+    except KeyError:
+        raise SubmitError(
+            f"compute '{compute.name}' is an Azure '{compute.type}' target, which mljobs cannot start; register a "
+            f"compute of type local, docker or kubernetes under the name '{compute.name}' instead"
+        ) from None
+
+
+def register(path: str | Path, home: Path, overrides=None) -> Compute:
+    document = load(path, overrides, expect={"compute"})
+    folder = _registry(home)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{document.model.name}.yml").write_text(dump_yaml(document.data))
+    return document.model
+
+
+def registered(home: Path) -> list[Compute]:
+    found = dict(BUILTIN)
+    for path in sorted(_registry(home).glob("*.yml")):
+        try:
+            compute = load(path, expect={"compute"}).model
+        except SpecError:
+            continue
+        found[compute.name] = compute
+    return list(found.values())
+
+
+def unregister(name: str, home: Path) -> bool:
+    path = _registry(home) / f"{name}.yml"
+    if path.is_file():
+        path.unlink()
+        return True
+    return False
+
+
+def _registry(home: Path) -> Path:
+    return home / "computes"

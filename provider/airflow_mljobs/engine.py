@@ -1,0 +1,406 @@
+"""Submit, follow, cancel, finalize and find jobs: the one code path the CLI and Airflow both use.
+
+A job's life: load and validate the YAML -> resolve the compute -> plan -> stage the job folder -> create the
+MLflow run (status Preparing) -> backend.submit -> Running -> follow logs, enforce the timeout, upload ./logs
+-> Finalizing (upload outputs, logs, named outputs) -> Completed, Failed or Canceled, written once.
+
+A job's name is its identity: submitting a name that is running attaches to it; one that has ended is an error.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from . import compute as computes
+from .backends import Handle, Outcome, get_backend
+from .naming import generate_name
+from .plan import ExecutionPlan, build_plan
+from .spec import Document, SubmitError, load, load_job_dict
+from .spec.dump import dump_yaml
+from .spec.model import CommandJob
+from .staging import git_info, prepare_job_folder
+from .tracking import resolve_tracking
+from .tracking import tags as T
+
+LOG_UPLOAD_SECONDS = float(os.environ.get("MLJOBS_LOG_UPLOAD_SECONDS", "10"))
+
+
+@dataclass
+class Submission:
+    """A submitted (or re-attached) job: what a front door holds while it follows the job."""
+
+    name: str
+    run_id: str
+    experiment_id: str
+    job_dir: Path
+    handle: Handle
+    timeout: int | None
+    started_at: float
+    reattached: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        """Everything needed to attach again (from a trigger, on_kill or a retry), as plain JSON."""
+        return {"name": self.name, "run_id": self.run_id, "experiment_id": self.experiment_id,
+                "job_dir": str(self.job_dir), "handle": self.handle.to_dict(), "timeout": self.timeout,
+                "started_at": self.started_at}
+
+
+@dataclass(frozen=True)
+class JobResult:
+    name: str
+    status: str
+    run_id: str
+    experiment_id: str
+    exit_code: int | None = None
+    reason: str | None = None
+    metrics: dict = field(default_factory=dict)
+    outputs: dict = field(default_factory=dict)
+    log_tail: str = ""
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+class Engine:
+    """Jobs in one workspace (job folders, input cache, and the tracking store or server it points at)."""
+
+    def __init__(self, home: str | Path | None = None, tracking_uri: str | None = None) -> None:
+        self.config = resolve_tracking(home, tracking_uri)
+        self._tracker = None
+
+    @property
+    def tracker(self):
+        if self._tracker is None:
+            from .tracking import open_tracker
+
+            self._tracker = open_tracker(self.config)
+        return self._tracker
+
+    @property
+    def home(self) -> Path:
+        return self.config.home
+
+    def job_dir(self, name: str) -> Path:
+        return self.home / "jobs" / name
+
+    # -- loading and planning ------------------------------------------------------------------------------
+    def load(self, job: str | Path | dict, overrides=None, *, inputs: dict | None = None,
+             compute: str | None = None, base_dir: str | Path | None = None) -> Document:
+        """Load a job from a path or a mapping; `inputs` and `compute` are overrides like `--set`.
+
+        A string given for a declared data input sets its path; a string for an integer, number or boolean
+        input is read as JSON (so "3" from a template is 3).
+        """
+
+        def read(extra):
+            merged = _merge_overrides(overrides, extra, compute)
+            if isinstance(job, dict):
+                return load_job_dict(job, overrides=merged, base_dir=base_dir)
+            return load(job, merged, expect={"command", "sweep"})
+
+        document = read(None)
+        return read(_input_overrides(document, inputs)) if inputs else document
+
+    def plan(self, document: Document, *, name: str | None = None, tracking_env: dict | None = None) -> ExecutionPlan:
+        job = document.model
+        if not isinstance(job, CommandJob):
+            raise SubmitError("sweep jobs are run by the sweep engine, not as a single command")
+        target = computes.resolve(job.compute, self.home)
+        backend = computes.backend_name(target)
+        name = name or job.name or generate_name()
+        env = tracking_env or {"MLFLOW_TRACKING_URI": self.config.tracking_uri, "MLFLOW_RUN_ID": "<created at submit>",
+                               "MLFLOW_EXPERIMENT_ID": "<created at submit>"}
+        return build_plan(job, target, name=name, backend=backend, root=str(self.job_dir(name)),
+                          tracking_env=env, master_port=_free_port())
+
+    # -- submit ------------------------------------------------------------------------------------------------
+    def submit(self, document: Document, *, name: str | None = None, experiment_name: str | None = None,
+               tags: dict[str, str] | None = None, parent_run_id: str | None = None) -> Submission:
+        """Start the job (or attach to the running job of that name) and return at once."""
+        job = document.model
+        name = name or job.name or generate_name()
+        existing = self.tracker.find_job(name)
+        if existing is not None:
+            status = existing.data.tags.get(T.STATUS, "NotStarted")
+            if status in T.TERMINAL:
+                raise SubmitError(f"a job named '{name}' already ran ({status}); job names are unique, "
+                                  f"give another --name")
+            return self.attach(name)
+        if experiment_name:
+            job = dataclasses.replace(job, experiment_name=experiment_name)
+            document = dataclasses.replace(document, model=job)
+        plan = self.plan(document, name=name)
+        backend = get_backend(plan.backend)
+        job_dir = self.job_dir(name)
+        snapshot = prepare_job_folder(plan, job_dir, self.home / "cache",
+                                      fetch_mlflow=lambda uri, dst: self.tracker.download_uri(uri, dst))
+        try:
+            record = self.tracker.create_job_run(plan.experiment_name, name,
+                                                 self._run_tags(document, plan, tags), parent_run_id)
+        except Exception:
+            import shutil
+
+            shutil.rmtree(job_dir, ignore_errors=True)
+            raise
+        notes = [snapshot.describe(), *backend.notes(plan)]
+        record.set_status("Preparing")
+        record.log_params({f"inputs.{i.name}": i.value for i in plan.inputs if i.kind == "literal"})
+        record.log_text(dump_yaml(document.data), "job.yml")
+        env = {"MLFLOW_TRACKING_URI": self.config.tracking_uri, "MLFLOW_RUN_ID": record.run_id,
+               "MLFLOW_EXPERIMENT_ID": record.experiment_id}
+        plan = self.plan(document, name=name, tracking_env=env)  # the same plan, now with the run's identity
+        (job_dir / "plan.json").write_text(json.dumps(plan.to_dict(), indent=1))
+        try:
+            handle = backend.submit(plan, job_dir)
+        except Exception as exc:
+            record.set_status("Failed", reason=f"could not start: {exc}")
+            raise SubmitError(f"job '{name}' could not start: {exc}") from None
+        submission = Submission(name, record.run_id, record.experiment_id, job_dir, handle, plan.timeout,
+                                time.time(), notes=notes)
+        self._save(submission)
+        record.set_status("Running")
+        return submission
+
+    def _run_tags(self, document: Document, plan: ExecutionPlan, extra: dict | None) -> dict[str, str]:
+        job = document.model
+        tags = {T.JOB_TYPE: job.type, T.COMPUTE: plan.compute, T.BACKEND: plan.backend,
+                T.JOB_DIR: str(self.job_dir(plan.name))}
+        tags.update({k: str(v) for k, v in job.tags.items()})
+        if job.description:
+            tags[T.NOTE] = job.description
+        git = git_info(Path(plan.code) if plan.code else job.base_dir)
+        for key, tag in (("commit", T.GIT_COMMIT), ("branch", T.GIT_BRANCH), ("remote", T.GIT_REPO),
+                         ("dirty", T.GIT_DIRTY)):
+            if key in git:
+                tags[tag] = git[key]
+        tags.update(extra or {})
+        return tags
+
+    def _save(self, submission: Submission) -> None:
+        data = submission.to_dict()
+        (submission.job_dir / "handle.json").write_text(json.dumps(data, indent=1))
+
+    # -- attach, follow, finalize ----------------------------------------------------------------------------
+    def attach(self, name: str) -> Submission:
+        """The running (or ended but not yet finalized) job called `name`."""
+        run = self.tracker.find_job(name)
+        if run is None:
+            raise SubmitError(f"no job named '{name}'")
+        job_dir = Path(run.data.tags.get(T.JOB_DIR) or self.job_dir(name))
+        saved = job_dir / "handle.json"
+        if not saved.is_file():
+            raise SubmitError(f"job '{name}' has no handle in {job_dir}: it was started on another machine or its "
+                              f"folder was removed")
+        data = json.loads(saved.read_text())
+        handle = get_backend(data["handle"]["backend"]).attach(data["handle"])
+        return Submission(name, data["run_id"], data["experiment_id"], job_dir, handle, data.get("timeout"),
+                          data["started_at"], reattached=True)
+
+    def follow(self, submission: Submission, write: Callable[[str], None] | None = None,
+               since: dict | None = None, on_token: Callable[[dict], None] | None = None,
+               poll_interval: float = 0.2) -> Outcome:
+        """Stream the job's log lines to `write` until it ends; enforce `limits.timeout`; upload ./logs."""
+        handle = submission.handle
+        token = dict(since or {})
+        next_upload = time.time() + LOG_UPLOAD_SECONDS
+        idle = 0.005
+        while True:
+            outcome = handle.poll()
+            moved = False
+            for chunk in handle.logs(token, final=outcome is not None):
+                if write is not None:
+                    write(chunk.text)
+                token = chunk.token
+                moved = True
+            if moved and on_token is not None:
+                on_token(token)
+            if outcome is not None:
+                return outcome
+            if submission.timeout and time.time() - submission.started_at > submission.timeout:
+                handle.cancel(f"timed out after limits.timeout of {submission.timeout} s")
+                continue
+            if time.time() >= next_upload:
+                self._upload_live_logs(submission)
+                next_upload = time.time() + LOG_UPLOAD_SECONDS
+            if not moved:
+                time.sleep(idle)
+                idle = min(idle * 2, poll_interval)
+            else:
+                idle = 0.005
+
+    def wait(self, submission: Submission) -> JobResult:
+        return self.finalize(submission, self.follow(submission))
+
+    def finalize(self, submission: Submission, outcome: Outcome | None = None) -> JobResult:
+        """Upload what the job left and write its terminal status, once; later calls read the saved result."""
+        result_file = submission.job_dir / "result.json"
+        if result_file.is_file():
+            return JobResult(**json.loads(result_file.read_text()))
+        outcome = outcome or submission.handle.poll()
+        if outcome is None:
+            raise SubmitError(f"job '{submission.name}' is still running")
+        lock = submission.job_dir / "finalizing"
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            os.close(fd)
+        except FileExistsError:
+            return self._await_result(result_file)
+        record = self.tracker.record(self.tracker.client.get_run(submission.run_id))
+        record.set_status("Finalizing")
+        workdir = submission.job_dir / "wd"
+        record.log_dir(workdir / "outputs", "outputs")
+        record.log_dir(workdir / "logs", "logs")
+        record.log_dir(submission.job_dir / "user_logs", "user_logs")
+        outputs = {}
+        named = submission.job_dir / "named-outputs"
+        for folder in sorted(named.iterdir()) if named.is_dir() else []:
+            record.log_dir(folder, f"named-outputs/{folder.name}")
+            outputs[folder.name] = str(folder)
+        tail = _log_tail(submission.job_dir / "user_logs")
+        record.set_status(outcome.status, reason=outcome.reason, exit_code=outcome.exit_code)
+        result = JobResult(submission.name, outcome.status, submission.run_id, submission.experiment_id,
+                           outcome.exit_code, outcome.reason, record.metrics(), outputs,
+                           tail if outcome.status != "Completed" else "")
+        result_file.write_text(json.dumps(result.to_dict(), indent=1))
+        return result
+
+    def _await_result(self, result_file: Path, timeout: float = 600) -> JobResult:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if result_file.is_file():
+                return JobResult(**json.loads(result_file.read_text()))
+            time.sleep(0.1)
+        raise SubmitError(f"gave up waiting for {result_file}")
+
+    def _upload_live_logs(self, submission: Submission) -> None:
+        try:
+            record = self.tracker.record(self.tracker.client.get_run(submission.run_id))
+            record.log_dir(submission.job_dir / "wd" / "logs", "logs")
+        except Exception as exc:  # a slow or busy store must not stop the job
+            print(f"mljobs: could not upload ./logs yet: {exc}", file=sys.stderr)
+
+    def cancel(self, name: str, reason: str = "canceled by user") -> JobResult:
+        submission = self.attach(name)
+        result_file = submission.job_dir / "result.json"
+        if result_file.is_file():
+            return JobResult(**json.loads(result_file.read_text()))
+        outcome = submission.handle.cancel(reason)
+        return self.finalize(submission, outcome)
+
+    # -- queries --------------------------------------------------------------------------------------------------
+    def show(self, name: str) -> dict:
+        run = self.tracker.find_job(name)
+        if run is None:
+            raise SubmitError(f"no job named '{name}'")
+        return describe(run)
+
+    def list(self, experiment: str | None = None, status: str | None = None, max_results: int = 50,
+             include_children: bool = False) -> list[dict]:
+        runs = self.tracker.list_jobs(experiment, status, max_results, include_children=include_children)
+        return [describe(run) for run in runs]
+
+    def download(self, name: str, destination: Path, *, everything: bool = False,
+                 output_name: str | None = None) -> list[Path]:
+        """Azure's layout: `artifacts/` (./outputs, logs) by default; `named-outputs/<name>/`; `--all`: both."""
+        run = self.tracker.find_job(name)
+        if run is None:
+            raise SubmitError(f"no job named '{name}'")
+        status = run.data.tags.get(T.STATUS)
+        if status not in T.TERMINAL:
+            raise SubmitError(f"job '{name}' is {status}; download waits for it to end")
+        record = self.tracker.record(run)
+        top = {a.rsplit("/", 1)[-1] for a in record.artifacts()}
+        written = []
+        if output_name is not None:
+            named = {a.rsplit("/", 1)[-1] for a in record.artifacts("named-outputs")} if "named-outputs" in top else set()
+            if output_name not in named:
+                raise SubmitError(f"job '{name}' has no output named '{output_name}'")
+            written.append(record.download(f"named-outputs/{output_name}", destination / "named-outputs"))
+            return written
+        for item in sorted(top - {"named-outputs"}):
+            written.append(record.download(item, destination / "artifacts"))
+        if everything and "named-outputs" in top:
+            written.append(record.download("named-outputs", destination))
+        return written
+
+
+def describe(run) -> dict:
+    tags = run.data.tags
+    return {
+        "name": tags.get(T.JOB_NAME, run.info.run_name),
+        "type": tags.get(T.JOB_TYPE, "command"),
+        "status": tags.get(T.STATUS, "NotStarted"),
+        "experiment_id": run.info.experiment_id,
+        "run_id": run.info.run_id,
+        "compute": tags.get(T.COMPUTE),
+        "start_time": _iso(run.info.start_time),
+        "end_time": _iso(run.info.end_time),
+        "exit_code": int(tags[T.EXIT_CODE]) if tags.get(T.EXIT_CODE, "").lstrip("-").isdigit() else None,
+        "failure_reason": tags.get(T.REASON),
+        "parent_run_id": tags.get("mlflow.parentRunId"),
+        "params": dict(run.data.params),
+        "metrics": dict(run.data.metrics),
+        "tags": {k: v for k, v in tags.items() if not k.startswith("mlflow.") and not k.startswith("mljobs.")},
+    }
+
+
+def _iso(millis: int | None) -> str | None:
+    if not millis:
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(millis / 1000))
+
+
+def _input_overrides(document: Document, inputs: dict) -> dict:
+    declared = document.model.inputs
+    result = {}
+    for name, value in inputs.items():
+        spec = declared.get(name)
+        if spec is not None and isinstance(value, str):
+            if not spec.is_literal:
+                result[f"{name}.path"] = value
+                continue
+            if spec.type in ("integer", "number", "boolean"):
+                try:
+                    value = json.loads(value)
+                except ValueError:
+                    pass
+        result[name] = value
+    return result
+
+
+def _merge_overrides(overrides, inputs: dict | None, compute: str | None) -> list[str] | None:
+    """One list of `KEY=VALUE` overrides; Python values are written as JSON so they read back the same."""
+    merged = [f"{k}={json.dumps(v)}" for k, v in overrides.items()] if isinstance(overrides, dict) else list(overrides or [])
+    merged += [f"inputs.{k}={json.dumps(v)}" for k, v in (inputs or {}).items()]
+    if compute:
+        merged.append(f"compute={json.dumps(compute)}")
+    return merged or None
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _log_tail(folder: Path, lines: int = 30) -> str:
+    files = sorted(folder.glob("*.txt")) if folder.is_dir() else []
+    tail = []
+    for path in files:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(0, size - 8192))
+            text = handle.read().decode("utf-8", errors="replace").splitlines()[-lines:]
+        prefix = f"[{path.stem}] " if len(files) > 1 else ""
+        tail.extend(prefix + line for line in text)
+    return "\n".join(tail[-lines:])

@@ -1,0 +1,209 @@
+"""(job, compute) -> ExecutionPlan: what runs where, with which environment. Pure, printable, and the only
+thing a backend receives.
+
+Paths in a plan are as the job's processes see them: `root` is the job folder on the host for the local
+backend, a mount point inside a container for Docker. Staging (the code snapshot, inputs) is described here
+and done by the engine.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import shlex
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .spec import RenderError, SubmitError, render
+from .spec.canonical import dumps_value
+from .spec.model import CommandJob, Compute, Environment, Input, Resources
+
+MLFLOW_SCHEMES = ("runs:/", "mlflow-artifacts:/", "models:/")
+AZURE_ONLY = ("azureml:", "wasbs://", "wasb://", "abfss://", "abfs://", "adl://", "s3://", "gs://")
+DEFAULT_MASTER_PORT = 6105  # Azure ML's MASTER_PORT
+
+
+@dataclass(frozen=True)
+class InputPlan:
+    name: str
+    kind: str  # literal, none, local, url, mlflow, direct
+    value: str | None  # what ${{inputs.name}} becomes
+    source: str | None = None  # host path, URL or MLflow URI
+    mode: str | None = None
+    target: str | None = None  # where it is staged, relative to the job folder
+    is_file: bool = False
+
+
+@dataclass(frozen=True)
+class OutputPlan:
+    name: str
+    type: str
+    target: str  # folder relative to the job folder (named-outputs/<name>)
+    value: str  # what ${{outputs.name}} becomes
+
+
+@dataclass(frozen=True)
+class ProcessPlan:
+    rank: int
+    node_rank: int
+    local_rank: int
+    command: str
+    env: dict[str, str]
+    log: str  # relative to the job folder
+
+
+@dataclass(frozen=True)
+class ExecutionPlan:
+    name: str
+    experiment_name: str
+    compute: str
+    backend: str
+    root: str  # the job folder as the processes see it
+    workdir: str  # relative to root: the code snapshot, the command's working directory
+    code: str | None  # host folder to snapshot
+    inputs: tuple[InputPlan, ...]
+    outputs: tuple[OutputPlan, ...]
+    processes: tuple[ProcessPlan, ...]
+    timeout: int | None
+    environment: Environment | None
+    resources: Resources
+    distribution: str | None
+    nodes: int = 1
+
+    def to_dict(self) -> dict:
+        return json.loads(json.dumps(asdict(self), default=str))
+
+
+def build_plan(
+    job: CommandJob,
+    compute: Compute,
+    *,
+    name: str,
+    backend: str,
+    root: str,
+    tracking_env: dict[str, str],
+    hosts: list[str] | None = None,
+    master_port: int = DEFAULT_MASTER_PORT,
+) -> ExecutionPlan:
+    """Resolve bindings and per-rank environments for `job` on `compute`; raises SubmitError on what cannot run."""
+    trial = job.trial
+    inputs = tuple(_input_plan(i, job.base_dir, root) for i in job.inputs.values())
+    outputs = tuple(_output_plan(o.name, o.type, root) for o in job.outputs.values())
+    values = {f"inputs.{i.name}": i.value for i in inputs}
+    values.update({f"outputs.{o.name}": o.value for o in outputs})
+    try:
+        command = render(trial.command, values)
+    except RenderError as exc:
+        raise SubmitError(str(exc)) from None
+    env = {"PYTHONUNBUFFERED": "1", "AZUREML_RUN_ID": name, "AZUREML_ARM_PROJECT_NAME": job.experiment_name or ""}
+    env.update(tracking_env)
+    env.update({f"AZURE_ML_INPUT_{i.name}": i.value for i in inputs if i.value is not None})
+    env.update({f"AZURE_ML_OUTPUT_{o.name}": o.value for o in outputs})
+    nodes = trial.resources.instance_count
+    hosts = hosts or ["127.0.0.1"] * nodes
+    processes = _processes(command, trial.distribution, nodes, hosts, master_port, env, trial.environment_variables,
+                           root)
+    code = str((job.base_dir / trial.code).resolve()) if trial.code and _is_local(trial.code) else None
+    if trial.code and not code:
+        raise SubmitError(f"code '{trial.code}' is not a local folder; mljobs snapshots local code only")
+    return ExecutionPlan(
+        name=name,
+        experiment_name=job.experiment_name or "Default",
+        compute=compute.name,
+        backend=backend,
+        root=root,
+        workdir="wd",
+        code=code,
+        inputs=inputs,
+        outputs=outputs,
+        processes=processes,
+        timeout=job.timeout,
+        environment=trial.environment,
+        resources=trial.resources,
+        distribution=trial.distribution.type if trial.distribution else None,
+        nodes=nodes,
+    )
+
+
+def _is_local(code: str) -> bool:
+    return "://" not in code and not code.startswith(("azureml:", "git+"))
+
+
+def _input_plan(item: Input, base_dir: Path, root: str) -> InputPlan:
+    if item.is_literal:
+        value = None if item.value is None else dumps_value(item.value)
+        return InputPlan(item.name, "literal" if value is not None else "none", value)
+    if item.path is None:
+        return InputPlan(item.name, "none", None)
+    path, mode = item.path, item.mode
+    is_file = item.type == "uri_file"
+    if mode == "direct":
+        return InputPlan(item.name, "direct", path, source=path, mode=mode)
+    if path.startswith(AZURE_ONLY):
+        raise SubmitError(
+            f"input '{item.name}': {path} is Azure storage, which mljobs cannot reach; give a local path, an "
+            f"http(s) URL or an MLflow URI (runs:/<run-id>/<path>) instead"
+        )
+    folder = f"inputs/{item.name}"
+    if path.startswith(("http://", "https://")):
+        basename = posixpath.basename(path.split("?", 1)[0].rstrip("/")) or item.name
+        target = f"{folder}/{basename}"
+        return InputPlan(item.name, "url", posixpath.join(root, target), source=path, mode=mode, target=target,
+                         is_file=True)
+    if path.startswith(MLFLOW_SCHEMES):
+        return InputPlan(item.name, "mlflow", posixpath.join(root, folder), source=path, mode=mode, target=folder,
+                         is_file=False)
+    local = path[len("file://"):] if path.startswith("file://") else path
+    source = (base_dir / local).resolve()
+    target = f"{folder}/{source.name}" if is_file else folder
+    return InputPlan(item.name, "local", posixpath.join(root, target), source=str(source), mode=mode,
+                     target=target, is_file=is_file)
+
+
+def _output_plan(name: str, kind: str, root: str) -> OutputPlan:
+    folder = f"named-outputs/{name}"
+    value = posixpath.join(root, folder, name) if kind == "uri_file" else posixpath.join(root, folder)
+    return OutputPlan(name, kind, folder, value)
+
+
+def _processes(command, distribution, nodes, hosts, port, env, user_env, root) -> tuple[ProcessPlan, ...]:
+    kind = distribution.type if distribution else None
+    per_node = distribution.process_count_per_instance if kind in ("pytorch", "mpi") else 1
+    specs = []
+    if kind == "mpi":
+        # one launcher per job; mpirun starts process_count_per_instance x nodes ranks
+        total = per_node * nodes
+        launcher = (f"mpirun --oversubscribe --allow-run-as-root --bind-to none -np {total} "
+                    f"bash -c {shlex.quote(command)}")
+        rank_env = {"AZ_BATCH_MASTER_NODE": f"{hosts[0]}:{port}", "NODE_RANK": "0"}
+        specs.append(ProcessPlan(0, 0, 0, launcher, {**env, **rank_env, **user_env}, "user_logs/std_log.txt"))
+        return tuple(specs)
+    if kind == "tensorflow":
+        workers = distribution.worker_count or nodes
+        servers = distribution.parameter_server_count
+        cluster = {"worker": [f"{hosts[i % len(hosts)]}:{port + i}" for i in range(workers)]}
+        if servers:
+            cluster["ps"] = [f"{hosts[i % len(hosts)]}:{port + workers + i}" for i in range(servers)]
+        tasks = [("worker", i) for i in range(workers)] + [("ps", i) for i in range(servers)]
+        for rank, (task, index) in enumerate(tasks):
+            config = {"cluster": cluster, "task": {"type": task, "index": index}, "environment": "cloud"}
+            rank_env = {"TF_CONFIG": json.dumps(config), "RANK": str(rank), "NODE_RANK": str(rank % nodes)}
+            specs.append(ProcessPlan(rank, rank % nodes, 0, command, {**env, **rank_env, **user_env},
+                                     _log(rank, len(tasks))))
+        return tuple(specs)
+    world = nodes * per_node
+    for node in range(nodes):
+        for local in range(per_node):
+            rank = node * per_node + local
+            rank_env = {"NODE_RANK": str(node), "RANK": str(rank), "LOCAL_RANK": str(local)}
+            if kind == "pytorch":
+                rank_env.update({
+                    "MASTER_ADDR": hosts[0], "MASTER_PORT": str(port), "WORLD_SIZE": str(world),
+                    "LOCAL_WORLD_SIZE": str(per_node), "GROUP_RANK": str(node),
+                })
+            specs.append(ProcessPlan(rank, node, local, command, {**env, **rank_env, **user_env}, _log(rank, world)))
+    return tuple(specs)
+
+
+def _log(rank: int, count: int) -> str:
+    return "user_logs/std_log.txt" if count == 1 else f"user_logs/std_log_process_{rank}.txt"

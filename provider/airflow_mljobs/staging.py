@@ -1,0 +1,212 @@
+"""Lay out a job folder on this host: the code snapshot, the inputs, the output folders.
+
+    <job>/wd/               the code snapshot; the command's working directory (./outputs, ./logs)
+    <job>/inputs/<name>/    each input: a link (ro_mount) or a copy (download)
+    <job>/named-outputs/<name>/
+    <job>/user_logs/        stdout and stderr of every rank
+
+The snapshot honours `.amlignore` (or, without one, `.gitignore`) and has a size and file-count limit, as
+Azure ML's has. URLs are downloaded with retries into a content-addressed cache shared by all jobs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from .plan import ExecutionPlan, InputPlan
+from .spec import SubmitError
+
+SNAPSHOT_MAX_MB = float(os.environ.get("MLJOBS_SNAPSHOT_MAX_MB", "300"))
+SNAPSHOT_MAX_FILES = int(os.environ.get("MLJOBS_SNAPSHOT_MAX_FILES", "2000"))
+DOWNLOAD_ATTEMPTS = 4
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    files: int
+    bytes: int
+
+    def describe(self) -> str:
+        return f"code snapshot: {self.files} files, {self.bytes / 1e6:.2f} MB"
+
+
+def prepare_job_folder(plan: ExecutionPlan, job_dir: Path, cache: Path, fetch_mlflow=None) -> Snapshot:
+    """Create the job folder; on any error remove it, so that no half-made job is left behind."""
+    try:
+        job_dir.mkdir(parents=True)
+    except FileExistsError:
+        raise SubmitError(f"job folder {job_dir} already exists") from None
+    except OSError as exc:
+        raise SubmitError(f"cannot create the job folder {job_dir}: {exc.strerror}") from None
+    try:
+        snapshot = snapshot_code(Path(plan.code) if plan.code else None, job_dir / plan.workdir)
+        for sub in ("outputs", "logs"):
+            (job_dir / plan.workdir / sub).mkdir(exist_ok=True)
+        (job_dir / "user_logs").mkdir()
+        for output in plan.outputs:
+            (job_dir / output.target).mkdir(parents=True)
+        for item in plan.inputs:
+            stage_input(item, job_dir, cache, fetch_mlflow)
+        return snapshot
+    except BaseException:
+        shutil.rmtree(job_dir, ignore_errors=True)
+        raise
+
+
+# -- code snapshot ------------------------------------------------------------------------------------
+def snapshot_code(code: Path | None, destination: Path) -> Snapshot:
+    if code is None:
+        destination.mkdir(parents=True)
+        return Snapshot(0, 0)
+    if not code.is_dir():
+        raise SubmitError(f"code folder {code} does not exist" if not code.exists() else f"code {code} is not a folder")
+    ignored = _ignore_spec(code)
+    files, total = [], 0
+    for folder, dirs, names in os.walk(code):
+        rel_folder = Path(folder).relative_to(code)
+        dirs[:] = [d for d in dirs if d != ".git" and not _ignored(ignored, rel_folder / d, True)]
+        for name in names:
+            rel = rel_folder / name
+            if _ignored(ignored, rel, False):
+                continue
+            path = Path(folder) / name
+            size = path.lstat().st_size
+            files.append(rel)
+            total += size
+            if len(files) > SNAPSHOT_MAX_FILES or total > SNAPSHOT_MAX_MB * 1e6:
+                raise SubmitError(
+                    f"code folder {code} is over the snapshot limit ({SNAPSHOT_MAX_FILES} files, {SNAPSHOT_MAX_MB:g} MB); "
+                    f"list what the job does not need in {code / '.amlignore'} (gitignore syntax), or raise "
+                    f"MLJOBS_SNAPSHOT_MAX_FILES / MLJOBS_SNAPSHOT_MAX_MB"
+                )
+    destination.mkdir(parents=True)
+    for rel in files:
+        target = destination / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(code / rel, target, follow_symlinks=False)
+    return Snapshot(len(files), total)
+
+
+def _ignore_spec(code: Path):
+    for name in (".amlignore", ".gitignore"):
+        rules = code / name
+        if rules.is_file():
+            import pathspec
+
+            return pathspec.GitIgnoreSpec.from_lines(rules.read_text().splitlines())
+    return None
+
+
+def _ignored(spec, rel: Path, is_dir: bool) -> bool:
+    if spec is None:
+        return False
+    text = rel.as_posix() + ("/" if is_dir else "")
+    return spec.match_file(text)
+
+
+# -- inputs --------------------------------------------------------------------------------------------
+def stage_input(item: InputPlan, job_dir: Path, cache: Path, fetch_mlflow=None) -> None:
+    if item.kind in ("literal", "none", "direct"):
+        return
+    target = job_dir / item.target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if item.kind == "local":
+        source = Path(item.source)
+        if not source.exists():
+            raise SubmitError(f"input '{item.name}': {source} does not exist")
+        if item.is_file and not source.is_file():
+            raise SubmitError(f"input '{item.name}' is a uri_file but {source} is a folder")
+        if not item.is_file and not source.is_dir():
+            raise SubmitError(f"input '{item.name}' is a uri_folder but {source} is a file")
+        _place(source, target, copy=item.mode in ("download", "eval_download"))
+    elif item.kind == "url":
+        _place(download(item.source, cache), target, copy=item.mode in ("download", "eval_download"))
+    elif item.kind == "mlflow":
+        if fetch_mlflow is None:
+            raise SubmitError(f"input '{item.name}': no MLflow store to fetch {item.source} from")
+        scratch = Path(tempfile.mkdtemp(dir=job_dir, prefix=".fetch-"))
+        try:
+            fetched = Path(fetch_mlflow(item.source, scratch))
+            os.replace(fetched, target)
+        except Exception as exc:  # MLflow says "not found" in several exception types
+            raise SubmitError(f"input '{item.name}': cannot fetch {item.source}: {exc}") from None
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _place(source: Path, target: Path, *, copy: bool) -> None:
+    if copy:
+        if source.is_dir():
+            shutil.copytree(source, target, symlinks=True)
+        else:
+            shutil.copy2(source, target)
+    else:
+        target.symlink_to(source, target_is_directory=source.is_dir())
+
+
+def download(url: str, cache: Path) -> Path:
+    """Fetch `url` once into the content-addressed cache (retrying transient errors) and return the file."""
+    index = cache / "urls.json"
+    known = json.loads(index.read_text()) if index.is_file() else {}
+    if url in known and (cache / known[url]).is_file():
+        return cache / known[url]
+    cache.mkdir(parents=True, exist_ok=True)
+    name = Path(url.split("?", 1)[0].rstrip("/")).name or "download"
+    delay = 0.5
+    for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
+        try:
+            with urllib.request.urlopen(url, timeout=60) as response, tempfile.NamedTemporaryFile(dir=cache, delete=False) as tmp:
+                digest = hashlib.sha256()
+                while chunk := response.read(1 << 20):
+                    digest.update(chunk)
+                    tmp.write(chunk)
+            break
+        except urllib.error.HTTPError as exc:
+            if exc.code < 500 or attempt == DOWNLOAD_ATTEMPTS:
+                raise SubmitError(f"cannot download {url}: HTTP {exc.code} {exc.reason}") from None
+        except (urllib.error.URLError, OSError) as exc:
+            if attempt == DOWNLOAD_ATTEMPTS:
+                raise SubmitError(f"cannot download {url}: {getattr(exc, 'reason', exc)}") from None
+        time.sleep(delay)
+        delay *= 2
+    relative = f"sha256/{digest.hexdigest()}/{name}"
+    final = cache / relative
+    final.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(tmp.name, final)
+    known[url] = relative
+    staged = index.with_suffix(".tmp")
+    staged.write_text(json.dumps(known, indent=1))
+    os.replace(staged, index)
+    return final
+
+
+# -- provenance ----------------------------------------------------------------------------------------
+def git_info(folder: Path | None) -> dict[str, str]:
+    """Commit, branch, remote and dirty flag of the repository holding `folder` (empty outside git)."""
+    if folder is None or not folder.exists():
+        return {}
+
+    def git(*args):
+        result = subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True, timeout=10)
+        return result.stdout.strip() if result.returncode == 0 else ""
+
+    try:
+        commit = git("rev-parse", "HEAD")
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    if not commit:
+        return {}
+    info = {"commit": commit, "branch": git("rev-parse", "--abbrev-ref", "HEAD"),
+            "remote": git("config", "--get", "remote.origin.url"),
+            "dirty": "true" if git("status", "--porcelain", "--", ".") else "false"}
+    return {k: v for k, v in info.items() if v}

@@ -1,0 +1,171 @@
+"""The job record in MLflow: create the run before launch, set status once, upload logs and artifacts.
+
+Backends never see a client: they get a run id and environment variables, and this module does the I/O.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..spec import SubmitError
+from . import tags as T
+from .store import TrackingConfig
+
+
+def open_tracker(config: TrackingConfig) -> "Tracker":
+    return Tracker(config)
+
+
+class Tracker:
+    """A thin layer over MlflowClient that speaks in jobs (names, Azure statuses) rather than runs."""
+
+    def __init__(self, config: TrackingConfig) -> None:
+        from mlflow.tracking import MlflowClient  # heavy: imported on first use, never at module import
+
+        self.config = config
+        try:
+            if config.embedded:
+                config.home.mkdir(parents=True, exist_ok=True)
+            self.client = MlflowClient(tracking_uri=config.tracking_uri)
+            self.client.search_experiments(max_results=1)  # open the store now, to fail here and clearly
+        except Exception as exc:
+            raise SubmitError(f"cannot open the MLflow tracking store {config.tracking_uri}: {_first_line(exc)}") from None
+
+    # -- experiments and runs ---------------------------------------------------------------------------
+    def experiment_id(self, name: str) -> str:
+        found = self.client.get_experiment_by_name(name)
+        if found is not None:
+            return found.experiment_id
+        location = f"{self.config.artifact_root}/{name}" if self.config.embedded else None
+        try:
+            return self.client.create_experiment(name, artifact_location=location)
+        except Exception:  # created concurrently by another job: read it back
+            found = self.client.get_experiment_by_name(name)
+            if found is None:
+                raise
+            return found.experiment_id
+
+    def create_job_run(self, experiment: str, name: str, tags: dict[str, str], parent_run_id: str | None = None) -> "JobRecord":
+        run_tags = {T.JOB_NAME: name, T.STATUS: "NotStarted", T.SOURCE_NAME: name, T.SOURCE_TYPE: "JOB", **tags}
+        if parent_run_id:
+            run_tags["mlflow.parentRunId"] = parent_run_id
+        run = self.client.create_run(self.experiment_id(experiment), tags=run_tags, run_name=name)
+        return JobRecord(self, run.info.run_id, run.info.experiment_id, name)
+
+    def find_job(self, name: str):
+        """The MLflow run of the job called `name`, or None."""
+        runs = self.client.search_runs(self._all_experiments(), f"tags.`{T.JOB_NAME}` = '{_quote(name)}'",
+                                       max_results=2)
+        return runs[0] if runs else None
+
+    def record(self, run) -> "JobRecord":
+        return JobRecord(self, run.info.run_id, run.info.experiment_id, run.data.tags.get(T.JOB_NAME, run.info.run_name))
+
+    def list_jobs(self, experiment: str | None = None, status: str | None = None, max_results: int = 50,
+                  parent_run_id: str | None = None, include_children: bool = False):
+        if experiment:
+            found = self.client.get_experiment_by_name(experiment)
+            if found is None:
+                return []
+            experiments = [found.experiment_id]
+        else:
+            experiments = self._all_experiments()
+        clauses = [f"tags.`{T.JOB_NAME}` != ''"]
+        if status:
+            clauses.append(f"tags.`{T.STATUS}` = '{_quote(status)}'")
+        if parent_run_id:
+            clauses.append(f"tags.`mlflow.parentRunId` = '{_quote(parent_run_id)}'")
+        runs = self.client.search_runs(experiments, " and ".join(clauses), max_results=max_results,
+                                       order_by=["attributes.start_time DESC"])
+        if not include_children and not parent_run_id:
+            runs = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+        return runs
+
+    def _all_experiments(self) -> list[str]:
+        return [e.experiment_id for e in self.client.search_experiments()]
+
+    def download_uri(self, uri: str, destination: Path) -> Path:
+        """Fetch `runs:/...`, `mlflow-artifacts:/...` or `models:/...` into `destination`."""
+        from mlflow.artifacts import download_artifacts
+
+        destination.mkdir(parents=True, exist_ok=True)
+        return Path(download_artifacts(artifact_uri=uri, dst_path=str(destination),
+                                       tracking_uri=self.config.tracking_uri))
+
+
+@dataclass
+class JobRecord:
+    """One job's run: what the engine writes while a job prepares, runs and ends."""
+
+    tracker: Tracker
+    run_id: str
+    experiment_id: str
+    name: str
+
+    @property
+    def client(self):
+        return self.tracker.client
+
+    def tags(self) -> dict[str, str]:
+        return self.client.get_run(self.run_id).data.tags
+
+    def status(self) -> str:
+        return self.tags().get(T.STATUS, "NotStarted")
+
+    def set_tags(self, tags: dict[str, str]) -> None:
+        for key, value in tags.items():
+            self.client.set_tag(self.run_id, key, str(value))
+
+    def log_params(self, params: dict) -> None:
+        from mlflow.entities import Param
+
+        items = [Param(k, str(v)[:6000]) for k, v in params.items()]
+        for start in range(0, len(items), 100):
+            self.client.log_batch(self.run_id, params=items[start:start + 100])
+
+    def set_status(self, status: str, reason: str | None = None, exit_code: int | None = None) -> bool:
+        """Move to `status`; a terminal status is written once, and never over another terminal one."""
+        if status in T.TERMINAL and self.status() in T.TERMINAL:
+            return False
+        extra = {T.STATUS: status}
+        if reason:
+            extra[T.REASON] = reason[:5000]
+        if exit_code is not None:
+            extra[T.EXIT_CODE] = str(exit_code)
+        self.set_tags(extra)
+        if status in T.TERMINAL:
+            self.client.set_terminated(self.run_id, T.MLFLOW_STATUS[status], end_time=int(time.time() * 1000))
+        else:
+            self.client.update_run(self.run_id, status=T.MLFLOW_STATUS[status])
+        return True
+
+    def log_file(self, path: Path, artifact_path: str | None = None) -> None:
+        self.client.log_artifact(self.run_id, str(path), artifact_path)
+
+    def log_dir(self, path: Path, artifact_path: str | None = None) -> None:
+        if path.is_dir() and any(path.iterdir()):
+            self.client.log_artifacts(self.run_id, str(path), artifact_path)
+
+    def log_text(self, text: str, artifact_file: str) -> None:
+        self.client.log_text(self.run_id, text, artifact_file)
+
+    def metrics(self) -> dict[str, float]:
+        return dict(self.client.get_run(self.run_id).data.metrics)
+
+    def download(self, artifact_path: str, destination: Path) -> Path:
+        destination.mkdir(parents=True, exist_ok=True)
+        return Path(self.client.download_artifacts(self.run_id, artifact_path, str(destination)))
+
+    def artifacts(self, path: str | None = None) -> list[str]:
+        return [f.path for f in self.client.list_artifacts(self.run_id, path)]
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _quote(value: str) -> str:
+    return value.replace("'", "\\'")

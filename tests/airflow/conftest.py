@@ -1,0 +1,49 @@
+"""A real Airflow 3 on SQLite in a temporary AIRFLOW_HOME; DAGs run with `airflow dags test`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import ROOT
+
+AIRFLOW = str(Path(sys.executable).parent / "airflow")
+
+
+class AirflowHome:
+    def __init__(self, root: Path, dags_folder: Path) -> None:
+        self.root = root
+        self.mljobs_home = root / "mljobs"
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "MLFLOW_TRACKING_URI"))},
+            "AIRFLOW_HOME": str(root / "airflow"),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+            "MLJOBS_HOME": str(self.mljobs_home),
+        }
+        result = subprocess.run([AIRFLOW, "db", "migrate"], env=self.env, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+    def dags_test(self, dag_id: str, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+        return subprocess.run([AIRFLOW, "dags", "test", dag_id, *args], env=self.env, capture_output=True, text=True,
+                              timeout=timeout, cwd=self.root)
+
+    def engine(self):
+        from airflow_mljobs.engine import Engine
+
+        return Engine(home=self.mljobs_home)
+
+
+@pytest.fixture(scope="session")
+def example_airflow(tmp_path_factory) -> AirflowHome:
+    return AirflowHome(tmp_path_factory.mktemp("example-airflow"), ROOT / "dags")
+
+
+@pytest.fixture(scope="session")
+def test_airflow(tmp_path_factory) -> AirflowHome:
+    return AirflowHome(tmp_path_factory.mktemp("test-airflow"), Path(__file__).parent / "dags")

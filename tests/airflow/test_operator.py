@@ -1,0 +1,63 @@
+"""CommandJobOperator under a real Airflow 3 (`airflow dags test`, SQLite), recording into a real MLflow store."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from airflow_mljobs.tracking import tags as T
+from tests.engine.conftest import alive
+
+pytestmark = pytest.mark.slow
+
+
+def _runs(engine, experiment):
+    return engine.tracker.list_jobs(experiment=experiment, max_results=100)
+
+
+def test_example_dag_trains_after_etl_and_reads_the_metric_back(example_airflow):
+    result = example_airflow.dags_test("iris_training", "-c", json.dumps({"n_estimators": 7}))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    output = result.stdout + result.stderr
+    assert "accuracy" in output  # the job's own log line, streamed into the task log
+    assert "test_accuracy=" in output  # printed by the downstream task from MLflow
+    (run,) = _runs(example_airflow.engine(), "iris-airflow")
+    tags = run.data.tags
+    assert tags[T.STATUS] == "Completed"
+    assert tags["mljobs.airflow.dag_id"] == "iris_training" and tags["mljobs.airflow.task_id"] == "train"
+    assert run.data.params["inputs.n_estimators"] == "7"  # from the DAG-run conf, through a Param
+    assert run.data.metrics["test_accuracy"] > 0.8
+    assert run.data.tags[T.JOB_NAME].startswith("iris_training-manual")
+
+
+def test_failing_job_fails_the_task_with_the_log_tail(test_airflow):
+    result = test_airflow.dags_test("mljobs_failing")
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "exited with code 5" in output and "final words before dying" in output
+    runs = [r for r in _runs(test_airflow.engine(), "airflow-tests") if r.data.tags.get("mljobs.airflow.dag_id") == "mljobs_failing"]
+    assert [r.data.tags[T.STATUS] for r in runs] == ["Failed"]
+
+
+def test_task_timeout_kills_the_job_through_on_kill(test_airflow):
+    started = time.time()
+    result = test_airflow.dags_test("mljobs_timeout")
+    assert result.returncode != 0
+    engine = test_airflow.engine()
+    (run,) = [r for r in _runs(engine, "airflow-tests") if r.data.tags.get("mljobs.airflow.dag_id") == "mljobs_timeout"]
+    assert run.data.tags[T.STATUS] == "Canceled"
+    assert run.data.tags[T.REASON] == "killed by Airflow"
+    pids = [int(p) for p in (engine.job_dir(run.data.tags[T.JOB_NAME]) / "wd" / "pids").read_text().split()]
+    assert len(pids) == 2 and alive(pids) == []
+    assert time.time() - started < 120
+
+
+def test_a_retry_runs_under_a_new_name_and_succeeds(test_airflow):
+    result = test_airflow.dags_test("mljobs_retry")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    runs = [r for r in _runs(test_airflow.engine(), "airflow-tests") if r.data.tags.get("mljobs.airflow.dag_id") == "mljobs_retry"]
+    by_name = {r.data.tags[T.JOB_NAME]: r.data.tags[T.STATUS] for r in runs}
+    (first,) = [n for n in by_name if not n.endswith("-try2")]
+    assert by_name == {first: "Failed", f"{first}-try2": "Completed"}

@@ -1,0 +1,97 @@
+"""Real parts for engine tests: a workspace with an embedded MLflow store, a loopback HTTP server."""
+
+from __future__ import annotations
+
+import http.server
+import textwrap
+import threading
+import uuid
+from pathlib import Path
+
+import psutil
+import pytest
+
+from airflow_mljobs.engine import Engine
+
+
+@pytest.fixture(scope="session")
+def workspace(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("workspace")
+
+
+@pytest.fixture
+def engine(workspace, monkeypatch) -> Engine:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("MLJOBS_HOME", str(workspace))
+    return Engine(home=workspace)
+
+
+@pytest.fixture
+def unique():
+    return lambda prefix="job": f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def project(tmp_path):
+    """Write a job YAML (and files beside it) into a fresh project folder; returns the YAML's path."""
+
+    def write(yaml_text: str, files: dict[str, str] | None = None, name: str = "job.yml") -> Path:
+        for relative, content in (files or {}).items():
+            path = tmp_path / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(textwrap.dedent(content))
+        job = tmp_path / name
+        job.write_text(textwrap.dedent(yaml_text).lstrip("\n"))
+        return job
+
+    return write
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+
+@pytest.fixture
+def http_files():
+    """Serve `files` (path -> bytes) on 127.0.0.1; `fail_first[path]` answers 503 that many times first."""
+    state = {"files": {}, "fail_first": {}, "hits": []}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            path = self.path.split("?", 1)[0]
+            state["hits"].append(path)
+            if state["fail_first"].get(path, 0) > 0:
+                state["fail_first"][path] -= 1
+                self.send_error(503, "try again")
+                return
+            body = state["files"].get(path)
+            if body is None:
+                self.send_error(404, "no such file")
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = _Server(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    state["url"] = f"http://127.0.0.1:{server.server_address[1]}"
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+def alive(pids) -> list[int]:
+    """The pids that still name a running (not zombie) process."""
+    living = []
+    for pid in pids:
+        try:
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                living.append(pid)
+        except psutil.NoSuchProcess:
+            pass
+    return living

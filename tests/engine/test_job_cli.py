@@ -1,0 +1,135 @@
+"""`mljobs job create|stream|show|list|download|cancel` as a user runs them: real processes, real store."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+
+from tests.engine.conftest import alive
+from tests.helpers import JOBS
+
+
+@pytest.fixture
+def mljobs(workspace, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    env = {**os.environ, "MLJOBS_HOME": str(workspace)}
+
+    def call(*args, timeout=120):
+        return subprocess.run([sys.executable, "-m", "airflow_mljobs.cli", *args], capture_output=True, text=True,
+                              env=env, timeout=timeout)
+
+    return call
+
+
+def test_create_stream_completed(mljobs, unique):
+    name = unique("hello")
+    result = mljobs("job", "create", "-f", str(JOBS / "hello-world.yml"), "--name", name, "--stream")
+    assert result.returncode == 0, result.stderr
+    assert f"RunId: {name}" in result.stdout and "hello world" in result.stdout
+    assert "Execution Summary" in result.stdout and "Status: Completed" in result.stdout
+    assert "not used on compute 'local'" in result.stderr  # said once, as a warning
+    shown = json.loads(mljobs("job", "show", "-n", name, "-o", "json").stdout)
+    assert shown["status"] == "Completed" and shown["compute"] == "local"
+
+
+def test_create_stream_failed_and_timeout_exit_codes(mljobs, unique, tmp_path):
+    failing = tmp_path / "fail.yml"
+    failing.write_text("command: echo going down; exit 4\n")
+    result = mljobs("job", "create", "-f", str(failing), "--stream")
+    assert result.returncode == 1 and "Status: Failed" in result.stdout and "Exit code: 4" in result.stdout
+    slow = tmp_path / "slow.yml"
+    slow.write_text("command: sleep 60\nlimits: {timeout: 1}\n")
+    result = mljobs("job", "create", "-f", str(slow), "--stream")
+    assert result.returncode == 2 and "Status: Canceled" in result.stdout and "timed out" in result.stdout
+
+
+def test_seed_set_compute_target_local_on_a_cluster_job(mljobs, unique):
+    """The seed's idiom, on a file that names an Azure cluster: `--set compute.target=local`."""
+    job = JOBS / "era-2021-11" / "job.yml"
+    refused = mljobs("job", "create", "-f", str(job), "--stream")
+    assert refused.returncode == 1 and "compute 'cpu-cluster' is not registered" in refused.stderr
+    name = unique("era")
+    result = mljobs("job", "create", "-f", str(job), "--set", "compute.target=local", "--name", name, "--stream")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "accuracy" in result.stdout
+
+
+def test_seed_lightgbm_job_runs_unchanged(mljobs, unique, tmp_path):
+    name = unique("seed")
+    result = mljobs("job", "create", "-f", str(JOBS / "seed-2021-05" / "job.yml"), "--name", name, "--stream",
+                    timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "deprecated form" in result.stderr
+    shown = json.loads(mljobs("job", "show", "-n", name, "-o", "json").stdout)
+    assert "test-multi_logloss" in shown["metrics"]
+
+
+def test_create_returns_at_once_then_stream_and_finish_in_background(mljobs, unique, tmp_path):
+    job = tmp_path / "job.yml"
+    job.write_text("command: for i in 1 2 3; do echo tick $i; sleep 0.2; done\n")
+    name = unique("bg")
+    created = mljobs("job", "create", "-f", str(job), "--name", name)
+    assert created.returncode == 0 and created.stdout.strip() == name
+    streamed = mljobs("job", "stream", "-n", name)
+    assert streamed.returncode == 0 and "tick 3" in streamed.stdout
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        status = json.loads(mljobs("job", "show", "-n", name, "-o", "json").stdout)["status"]
+        if status == "Completed":
+            break
+        time.sleep(0.2)
+    assert status == "Completed"
+
+
+def test_cancel_from_the_cli(mljobs, unique, tmp_path, workspace):
+    job = tmp_path / "job.yml"
+    job.write_text("command: echo $$ > pid; sleep 300\n")
+    name = unique("cancel")
+    assert mljobs("job", "create", "-f", str(job), "--name", name).returncode == 0
+    pid_file = workspace / "jobs" / name / "wd" / "pid"
+    deadline = time.time() + 20
+    while not (pid_file.is_file() and pid_file.read_text().strip()) and time.time() < deadline:
+        time.sleep(0.1)
+    pid = int(pid_file.read_text())
+    result = mljobs("job", "cancel", "-n", name)
+    assert result.returncode == 0 and f"{name}: Canceled" in result.stdout
+    assert alive([pid]) == []
+    assert json.loads(mljobs("job", "show", "-n", name, "-o", "json").stdout)["status"] == "Canceled"
+
+
+def test_dry_run_prints_the_plan_and_starts_nothing(mljobs, unique):
+    name = unique("dry")
+    result = mljobs("job", "create", "-f", str(JOBS / "iris" / "job.yml"), "--name", name, "--dry-run")
+    assert result.returncode == 0, result.stderr
+    plan = yaml.safe_load(result.stdout)
+    assert plan["name"] == name and plan["backend"] == "local"
+    assert "--n-estimators 50" in plan["processes"][0]["command"]
+    assert mljobs("job", "show", "-n", name).returncode == 1
+
+
+def test_list_and_download(mljobs, unique, tmp_path):
+    job = tmp_path / "job.yml"
+    job.write_text("command: mkdir -p outputs && echo r > outputs/r.txt && echo o > ${{outputs.out}}/o.txt\n"
+                   "outputs: {out: }\nexperiment_name: cli-list\n")
+    name = unique("dl")
+    assert mljobs("job", "create", "-f", str(job), "--name", name, "--stream").returncode == 0
+    listed = mljobs("job", "list", "--experiment", "cli-list")
+    assert name in listed.stdout and "Completed" in listed.stdout
+    target = tmp_path / "down"
+    result = mljobs("job", "download", "-n", name, "--all", "--download-path", str(target))
+    assert result.returncode == 0, result.stderr
+    assert (target / "artifacts" / "outputs" / "r.txt").read_text() == "r\n"
+    assert (target / "named-outputs" / "out" / "o.txt").read_text() == "o\n"
+
+
+def test_user_errors_exit_cleanly(mljobs, tmp_path):
+    for args, code in ((["job", "show", "-n", "no-such-job"], 1), (["job", "stream", "-n", "no-such-job"], 1),
+                       (["job", "create", "-f", str(tmp_path / "none.yml")], 2)):
+        result = mljobs(*args)
+        assert result.returncode == code and "Traceback" not in result.stderr, result.stderr

@@ -1,0 +1,323 @@
+"""Command jobs on the local backend, recorded in a real MLflow store."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from airflow_mljobs.engine import Engine
+from airflow_mljobs.spec import SubmitError
+from airflow_mljobs.tracking import tags as T
+from tests.engine.conftest import alive
+
+LOGGING_SCRIPT = """
+import json, os, sys
+import mlflow
+mlflow.log_param("alpha", sys.argv[1])
+for step in range(3):
+    mlflow.log_metric("loss", 1.0 / (step + 1), step=step)
+open("outputs/result.json", "w").write(json.dumps({"ok": True}))
+os.makedirs(os.environ["AZURE_ML_OUTPUT_model"], exist_ok=True)
+open(os.path.join(os.environ["AZURE_ML_OUTPUT_model"], "weights.txt"), "w").write("w")
+print("env", os.environ["AZURE_ML_INPUT_alpha"], os.environ["MLFLOW_EXPERIMENT_ID"])
+print("stderr line", file=sys.stderr)
+"""
+
+
+def run(engine: Engine, path, name, overrides=None, **kwargs):
+    document = engine.load(path, overrides)
+    submission = engine.submit(document, name=name, **kwargs)
+    lines = []
+    outcome = engine.follow(submission, lines.append)
+    return engine.finalize(submission, outcome), "".join(lines)
+
+
+def test_metrics_params_tags_outputs_and_logs(engine, project, unique):
+    path = project("""
+        command: python train.py ${{inputs.alpha}}
+        code: src
+        inputs: {alpha: 0.5}
+        outputs: {model: }
+        tags: {team: vision}
+        description: A test job.
+    """, {"src/train.py": LOGGING_SCRIPT, "src/notes.tmp": "scratch", "src/.amlignore": "*.tmp\n"})
+    name = unique()
+    result, log = run(engine, path, name)
+    assert result.status == "Completed", log
+    assert result.metrics == {"loss": pytest.approx(1 / 3)}
+    run_ = engine.tracker.client.get_run(result.run_id)
+    assert run_.info.run_name == name and run_.info.status == "FINISHED"
+    assert run_.data.params["alpha"] == "0.5" and run_.data.params["inputs.alpha"] == "0.5"
+    tags = run_.data.tags
+    assert tags[T.JOB_NAME] == name and tags[T.STATUS] == "Completed" and tags[T.JOB_TYPE] == "command"
+    assert tags[T.COMPUTE] == "local" and tags[T.BACKEND] == "local" and tags["team"] == "vision"
+    assert tags["mlflow.note.content"] == "A test job."
+    assert [m.value for m in engine.tracker.client.get_metric_history(result.run_id, "loss")] == [1.0, 0.5, pytest.approx(1 / 3)]
+    record = engine.tracker.record(run_)
+    assert set(record.artifacts()) >= {"job.yml", "outputs", "user_logs", "named-outputs"}
+    assert record.artifacts("named-outputs/model") == ["named-outputs/model/weights.txt"]
+    assert record.artifacts("user_logs") == ["user_logs/std_log.txt"]
+    assert "stderr line" in log and f"env 0.5 {result.experiment_id}" in log
+    experiment = engine.tracker.client.get_experiment(result.experiment_id)
+    assert experiment.name == path.parent.name  # the default: the YAML's folder
+    snapshot = engine.job_dir(name) / "wd"
+    assert (snapshot / "train.py").is_file() and not (snapshot / "notes.tmp").exists()
+
+
+def test_git_provenance(engine, project, unique, tmp_path):
+    import subprocess
+
+    path = project("command: echo hi\ncode: .\n", {"README": "x"})
+    for args in (["init", "-q", "-b", "main"], ["add", "."], ["-c", "user.email=a@b", "-c", "user.name=a", "commit", "-qm", "x"],
+                 ["remote", "add", "origin", "https://git.invalid/team/repo.git"]):
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True)
+    (tmp_path / "README").write_text("changed")
+    result, _ = run(engine, path, unique())
+    tags = engine.tracker.client.get_run(result.run_id).data.tags
+    assert len(tags["mlflow.source.git.commit"]) == 40
+    assert tags["mlflow.source.git.branch"] == "main"
+    assert tags["mlflow.source.git.repoURL"] == "https://git.invalid/team/repo.git"
+    assert tags["mljobs.git.dirty"] == "true"
+
+
+def test_failing_command_reports_exit_code_and_tail(engine, project, unique):
+    path = project("command: echo preparing; echo the last words >&2; exit 3\n")
+    result, _ = run(engine, path, unique())
+    assert (result.status, result.exit_code) == ("Failed", 3)
+    assert "exited with code 3" in result.reason
+    assert result.log_tail.splitlines()[-1] == "the last words"
+    run_ = engine.tracker.client.get_run(result.run_id)
+    assert run_.info.status == "FAILED" and run_.data.tags[T.EXIT_CODE] == "3"
+
+
+def _pids_job(project, extra=""):
+    return project(f"""
+        command: >-
+          echo $$ > pids; sleep 300 & echo $! >> pids;
+          (sleep 300; echo never) & echo $! >> pids; echo started; wait
+        {extra}
+    """)
+
+
+def _pids(engine, name):
+    pid_file = engine.job_dir(name) / "wd" / "pids"
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        if pid_file.is_file() and len(pid_file.read_text().split()) == 3:
+            return [int(p) for p in pid_file.read_text().split()]
+        time.sleep(0.05)
+    raise AssertionError("the job did not start")
+
+
+def test_timeout_cancels_and_leaves_no_process(engine, project, unique, monkeypatch):
+    monkeypatch.setattr("airflow_mljobs.backends.local.KILL_GRACE_SECONDS", 2)
+    path = _pids_job(project, "limits: {timeout: 2}")
+    name = unique()
+    document = engine.load(path)
+    submission = engine.submit(document, name=name)
+    pids = _pids(engine, name)
+    assert len(alive(pids)) == 3
+    started = time.time()
+    result = engine.finalize(submission, engine.follow(submission))
+    assert result.status == "Canceled" and "timed out after limits.timeout of 2 s" in result.reason
+    assert time.time() - started < 10
+    assert alive(pids) == []
+    assert engine.tracker.client.get_run(result.run_id).info.status == "KILLED"
+
+
+def test_cancel_from_another_engine(engine, project, unique, workspace):
+    path = _pids_job(project)
+    name = unique()
+    submission = engine.submit(engine.load(path), name=name)
+    pids = _pids(engine, name)
+    follower = {}
+    thread = threading.Thread(target=lambda: follower.update(outcome=engine.follow(submission)))
+    thread.start()
+    result = Engine(home=workspace).cancel(name)  # as `mljobs job cancel -n` from another process would
+    thread.join(timeout=30)
+    assert result.status == "Canceled" and result.reason == "canceled by user"
+    assert follower["outcome"].status == "Canceled"
+    assert alive(pids) == []
+    assert engine.finalize(submission, follower["outcome"]).status == "Canceled"  # finalized once
+
+
+def test_logs_folder_is_uploaded_while_the_job_runs(engine, project, unique, monkeypatch):
+    monkeypatch.setattr("airflow_mljobs.engine.LOG_UPLOAD_SECONDS", 0.2)
+    path = project("""
+        command: >-
+          mkdir -p logs && echo step1 > logs/progress.txt &&
+          while [ ! -f go ]; do sleep 0.1; done; echo done
+    """)
+    name = unique()
+    submission = engine.submit(engine.load(path), name=name)
+    thread = threading.Thread(target=lambda: engine.follow(submission))
+    thread.start()
+    record = engine.tracker.record(engine.tracker.client.get_run(submission.run_id))
+    deadline = time.time() + 20
+    while time.time() < deadline and "logs/progress.txt" not in record.artifacts("logs"):
+        time.sleep(0.1)
+    assert "logs/progress.txt" in record.artifacts("logs")
+    assert record.status() == "Running"
+    (engine.job_dir(name) / "wd" / "go").write_text("")
+    thread.join(timeout=30)
+    assert engine.finalize(submission).status == "Completed"
+
+
+def test_url_inputs_are_downloaded_with_retries_into_a_cache(engine, project, unique, http_files):
+    http_files["files"]["/data/iris.csv"] = b"a,b\n1,2\n"
+    http_files["fail_first"]["/data/iris.csv"] = 2
+    url = f"{http_files['url']}/data/iris.csv?token=1"
+    path = project(f"""
+        command: cat ${{{{inputs.iris}}}} && test -L ${{{{inputs.iris}}}}
+        inputs:
+          iris: {{type: uri_file, path: "{url}"}}
+    """)
+    result, log = run(engine, path, unique())
+    assert result.status == "Completed", log
+    assert "1,2" in log
+    assert http_files["hits"].count("/data/iris.csv") == 3
+    second, _ = run(engine, path, unique())
+    assert second.status == "Completed"
+    assert http_files["hits"].count("/data/iris.csv") == 3  # served from the cache
+
+
+def test_download_mode_copies_and_mount_mode_links(engine, project, unique):
+    path = project("""
+        command: test -L ${{inputs.linked}} && test ! -L ${{inputs.copied}} && cat ${{inputs.copied}}/x.txt
+        inputs:
+          linked: {type: uri_folder, path: data}
+          copied: {type: uri_folder, path: data, mode: download}
+    """, {"data/x.txt": "payload"})
+    result, log = run(engine, path, unique())
+    assert result.status == "Completed" and "payload" in log
+
+
+def test_mlflow_uri_input_from_an_earlier_job(engine, project, unique):
+    first, _ = run(engine, project("command: mkdir -p outputs && echo 41 > outputs/answer.txt\n", name="a.yml"),
+                   unique())
+    path = project(f"""
+        command: cat ${{{{inputs.prev}}}}/answer.txt
+        inputs:
+          prev: {{type: uri_folder, path: "runs:/{first.run_id}/outputs"}}
+    """, name="b.yml")
+    result, log = run(engine, path, unique())
+    assert result.status == "Completed" and "41" in log
+
+
+@pytest.mark.parametrize("yaml_text, files, message", [
+    ("command: cat ${{inputs.d}}\ninputs: {d: {type: uri_file, path: missing.csv}}\n", {}, "does not exist"),
+    ("command: ls\ncode: nowhere\n", {}, "code folder"),
+    ("command: cat ${{inputs.d}}\ninputs: {d: {type: uri_file, path: folder}}\n", {"folder/x": "1"}, "is a folder"),
+])
+def test_bad_inputs_leave_no_half_made_job(engine, project, unique, yaml_text, files, message):
+    path = project(yaml_text, files)
+    name = unique()
+    with pytest.raises(SubmitError, match=message):
+        engine.submit(engine.load(path), name=name)
+    assert not engine.job_dir(name).exists()
+    assert engine.tracker.find_job(name) is None
+
+
+def test_unwritable_workspace(project, unique, tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    home = tmp_path / "ws"
+    home.mkdir()
+    (home / "jobs").write_text("a file where the job folders should go")
+    engine = Engine(home=home)
+    name = unique()
+    with pytest.raises(SubmitError, match="cannot create the job folder .*: Not a directory"):
+        engine.submit(engine.load(project("command: echo\n")), name=name)
+    assert engine.tracker.find_job(name) is None
+
+
+def test_unusable_tracking_store_is_a_clear_error(project, tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    with pytest.raises(SubmitError, match="cannot open the MLflow tracking store"):
+        Engine(home=blocker / "ws").submit(Engine(home=tmp_path).load(project("command: echo\n")))
+
+
+def test_names_are_unique_and_resubmitting_a_running_job_attaches(engine, project, unique):
+    path = project("command: while [ ! -f go ]; do sleep 0.1; done\n")
+    name = unique()
+    first = engine.submit(engine.load(path), name=name)
+    again = engine.submit(engine.load(path), name=name)
+    assert again.reattached and again.run_id == first.run_id
+    (engine.job_dir(name) / "wd" / "go").write_text("")
+    assert engine.wait(again).status == "Completed"
+    with pytest.raises(SubmitError, match="already ran \\(Completed\\)"):
+        engine.submit(engine.load(path), name=name)
+
+
+def test_generated_names(engine, project):
+    submission = engine.submit(engine.load(project("command: echo\n")))
+    assert submission.name.count("_") == 2 and len(submission.name.rsplit("_", 1)[1]) == 8
+    assert engine.wait(submission).status == "Completed"
+
+
+def test_snapshot_limit(engine, project, unique, monkeypatch):
+    monkeypatch.setattr("airflow_mljobs.staging.SNAPSHOT_MAX_FILES", 3)
+    path = project("command: ls\ncode: src\n", {f"src/f{i}.txt": "x" for i in range(5)})
+    with pytest.raises(SubmitError, match="over the snapshot limit"):
+        engine.submit(engine.load(path), name=unique())
+
+
+def test_distributed_pytorch_env_on_local(engine, project, unique):
+    path = project("""
+        command: echo "rank=$RANK local=$LOCAL_RANK node=$NODE_RANK world=$WORLD_SIZE master=$MASTER_ADDR"
+        distribution: {type: pytorch, process_count_per_instance: 2}
+        resources: {instance_count: 2}
+    """)
+    result, log = run(engine, path, unique())
+    assert result.status == "Completed"
+    for rank in range(4):
+        assert f"[rank {rank}] rank={rank} local={rank % 2} node={rank // 2} world=4 master=127.0.0.1" in log
+
+
+def test_one_failing_rank_stops_the_others(engine, project, unique):
+    path = project("""
+        command: if [ "$RANK" = "1" ]; then exit 7; fi; sleep 300
+        distribution: {type: pytorch, process_count_per_instance: 3}
+    """)
+    started = time.time()
+    result, _ = run(engine, path, unique())
+    assert (result.status, result.exit_code) == ("Failed", 7) and "rank 1" in result.reason
+    assert time.time() - started < 30
+
+
+def test_download_layout(engine, project, unique, tmp_path):
+    path = project("""
+        command: mkdir -p outputs && echo a > outputs/a.txt && echo m > ${{outputs.model}}/m.txt
+        outputs: {model: , other: }
+    """)
+    name = unique()
+    result, _ = run(engine, path, name)
+    assert result.status == "Completed"
+    default = tmp_path / "d1"
+    engine.download(name, default)
+    assert (default / "artifacts" / "outputs" / "a.txt").read_text() == "a\n"
+    assert (default / "artifacts" / "user_logs" / "std_log.txt").is_file()
+    assert not (default / "named-outputs").exists()
+    one = tmp_path / "d2"
+    engine.download(name, one, output_name="model")
+    assert (one / "named-outputs" / "model" / "m.txt").read_text() == "m\n"
+    everything = tmp_path / "d3"
+    engine.download(name, everything, everything=True)
+    assert (everything / "artifacts" / "outputs" / "a.txt").is_file()
+    assert (everything / "named-outputs" / "model" / "m.txt").is_file()
+    with pytest.raises(SubmitError, match="no output named 'nope'"):
+        engine.download(name, tmp_path / "d4", output_name="nope")
+
+
+def test_list_and_show(engine, project, unique):
+    name = unique("listed")
+    result, _ = run(engine, project("command: exit 1\nexperiment_name: listing\n"), name)
+    listed = engine.list(experiment="listing", status="Failed")
+    assert [j["name"] for j in listed] == [name]
+    shown = engine.show(name)
+    assert shown["status"] == "Failed" and shown["exit_code"] == 1 and shown["run_id"] == result.run_id
