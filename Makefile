@@ -10,7 +10,7 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python >= 3.11 is needed"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[airflow,tracking,test]'
+	$(BIN)/pip install --quiet -e '.[airflow,test]'
 	rm -f $(VENV)/.installed-* && touch $@
 
 venv: $(STAMP)

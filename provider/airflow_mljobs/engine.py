@@ -207,14 +207,14 @@ class Engine:
 
     def follow(self, submission: Submission, write: Callable[[str], None] | None = None,
                since: dict | None = None, on_token: Callable[[dict], None] | None = None,
-               poll_interval: float = 0.2) -> Outcome:
+               poll_interval: float = 0.1) -> Outcome:
         """Stream the job's log lines to `write` until it ends; enforce `limits.timeout`; upload ./logs."""
         handle = submission.handle
         token = dict(since or {})
         next_upload = time.time() + LOG_UPLOAD_SECONDS
-        idle = 0.005
+        wait = 0.0
         while True:
-            outcome = handle.poll()
+            outcome = handle.poll(wait)
             moved = False
             for chunk in handle.logs(token, final=outcome is not None):
                 if write is not None:
@@ -231,11 +231,7 @@ class Engine:
             if time.time() >= next_upload:
                 self._upload_live_logs(submission)
                 next_upload = time.time() + LOG_UPLOAD_SECONDS
-            if not moved:
-                time.sleep(idle)
-                idle = min(idle * 2, poll_interval)
-            else:
-                idle = 0.005
+            wait = 0.0 if moved else min(max(wait * 2, 0.01), poll_interval)
 
     def wait(self, submission: Submission) -> JobResult:
         return self.finalize(submission, self.follow(submission))

@@ -193,20 +193,27 @@ def download(url: str, cache: Path) -> Path:
 # -- provenance ----------------------------------------------------------------------------------------
 def git_info(folder: Path | None) -> dict[str, str]:
     """Commit, branch, remote and dirty flag of the repository holding `folder` (empty outside git)."""
-    if folder is None or not folder.exists():
+    if folder is None or not folder.exists() or not _inside_git(folder.resolve()):
         return {}
 
     def git(*args):
         result = subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True, timeout=10)
-        return result.stdout.strip() if result.returncode == 0 else ""
+        return result.stdout if result.returncode == 0 else ""
 
     try:
-        commit = git("rev-parse", "HEAD")
+        status = git("status", "--porcelain=v2", "--branch", "--", ".")
+        remote = git("config", "--get", "remote.origin.url").strip()
     except (OSError, subprocess.SubprocessError):
         return {}
-    if not commit:
+    headers = dict(line[2:].split(" ", 1) for line in status.splitlines() if line.startswith("# ") and " " in line[2:])
+    commit = headers.get("branch.oid", "")
+    if not commit or commit == "(initial)":
         return {}
-    info = {"commit": commit, "branch": git("rev-parse", "--abbrev-ref", "HEAD"),
-            "remote": git("config", "--get", "remote.origin.url"),
-            "dirty": "true" if git("status", "--porcelain", "--", ".") else "false"}
-    return {k: v for k, v in info.items() if v}
+    dirty = any(not line.startswith("#") for line in status.splitlines())
+    info = {"commit": commit, "branch": headers.get("branch.head", ""), "remote": remote,
+            "dirty": "true" if dirty else "false"}
+    return {k: v for k, v in info.items() if v and v != "(detached)"}
+
+
+def _inside_git(folder: Path) -> bool:
+    return any((parent / ".git").exists() for parent in (folder, *folder.parents))

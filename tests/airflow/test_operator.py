@@ -61,3 +61,27 @@ def test_a_retry_runs_under_a_new_name_and_succeeds(test_airflow):
     by_name = {r.data.tags[T.JOB_NAME]: r.data.tags[T.STATUS] for r in runs}
     (first,) = [n for n in by_name if not n.endswith("-try2")]
     assert by_name == {first: "Failed", f"{first}-try2": "Completed"}
+
+
+def test_the_provider_is_discovered_with_its_connection_type(test_airflow):
+    import subprocess
+
+    from tests.airflow.conftest import AIRFLOW
+
+    listed = subprocess.run([AIRFLOW, "providers", "get", "airflow-provider-mljobs", "-o", "json"],
+                            env=test_airflow.env, capture_output=True, text=True, timeout=300)
+    assert listed.returncode == 0, listed.stderr[-2000:]
+    assert "airflow-provider-mljobs" in listed.stdout
+    hooks = subprocess.run([AIRFLOW, "providers", "hooks", "-o", "json"], env=test_airflow.env, capture_output=True,
+                           text=True, timeout=300)
+    assert "airflow_mljobs.airflow.hooks.MlflowHook" in hooks.stdout
+
+
+def test_importing_the_operators_pulls_in_no_heavy_client():
+    import subprocess
+    import sys
+
+    code = ("import sys; import airflow_mljobs.airflow.operators; "
+            "heavy = [m for m in ('mlflow', 'docker', 'kubernetes', 'optuna') if m in sys.modules]; print(heavy)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip() == "[]", result.stdout + result.stderr

@@ -10,4 +10,8 @@ def get_provider_info() -> dict:
         "description": "Run Azure ML CLI 2.0 command and sweep job YAML on local processes, Docker and "
         "Kubernetes, with MLflow as the run history.",
         "integrations": [{"integration-name": "ML jobs", "tags": ["software"]}],
+        "operators": [{"integration-name": "ML jobs", "python-modules": ["airflow_mljobs.airflow.operators"]}],
+        "hooks": [{"integration-name": "ML jobs", "python-modules": ["airflow_mljobs.airflow.hooks"]}],
+        "connection-types": [{"connection-type": "mlflow", "hook-class-name": "airflow_mljobs.airflow.hooks.MlflowHook",
+                              "hook-name": "MLflow (mljobs)"}],
     }

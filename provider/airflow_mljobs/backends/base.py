@@ -1,7 +1,7 @@
 """The one small interface every backend implements. The engine never branches on a backend's name.
 
-`Backend.submit(plan, job_dir)` starts the job and returns a Handle at once. A Handle knows how to `poll()`
-for the outcome, `cancel(reason)` everything the job started, follow its `logs(since)` as resumable chunks,
+`Backend.submit(plan, job_dir)` starts the job and returns a Handle at once. A Handle knows how to `poll(wait)`
+for the outcome (blocking up to `wait` seconds for a change), `cancel(reason)` everything the job started, follow its `logs(since)` as resumable chunks,
 and serialize itself with `to_dict()` so that a trigger, `on_kill` or a retry can `attach()` again.
 """
 
@@ -28,7 +28,7 @@ class LogChunk:
 
 
 class Handle(Protocol):
-    def poll(self) -> Outcome | None: ...
+    def poll(self, wait: float = 0.0) -> Outcome | None: ...
 
     def cancel(self, reason: str = "canceled") -> Outcome: ...
 

@@ -22,7 +22,8 @@ from .base import LogChunk, Outcome
 from .logs import read_available
 
 KILL_GRACE_SECONDS = float(os.environ.get("MLJOBS_KILL_GRACE", "10"))
-_WRAPPER = '"$0" -c "$1"; code=$?; echo $code > "$2"; exit $code'
+# One shell per rank: the command is evaluated under an EXIT trap that writes its status to a file.
+_WRAPPER = 'mljobs_exit_file=$2; trap \'echo $? > "$mljobs_exit_file"\' EXIT; mljobs_command=$1; set --; eval "$mljobs_command"'
 
 
 class LocalBackend:
@@ -46,7 +47,7 @@ class LocalBackend:
                 exit_file.parent.mkdir(exist_ok=True)
                 with open(job_dir / process.log, "ab") as log:
                     child = subprocess.Popen(
-                        ["/bin/sh", "-c", _WRAPPER, shell, process.command, str(exit_file)],
+                        [shell, "-c", _WRAPPER, "mljobs", process.command, str(exit_file)],
                         cwd=job_dir / plan.workdir, env=_environment(process.env), stdin=subprocess.DEVNULL,
                         stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                     )
@@ -87,13 +88,12 @@ class LocalHandle:
     # -- state -----------------------------------------------------------------------------------------
     def _exit_code(self, rank: Rank) -> int | None:
         child = self._children.get(rank.pid)
-        if child is not None:
-            child.poll()  # reap our own child so that it does not linger as a zombie
+        returned = child.poll() if child is not None else None  # also reaps our child: no zombie lingers
         try:
             text = Path(rank.exit_file).read_text().strip()
         except FileNotFoundError:
-            return None
-        return int(text) if text.lstrip("-").isdigit() else None
+            return returned  # e.g. a command that `exec`s: the shell's trap never ran, but we saw it end
+        return int(text) if text.lstrip("-").isdigit() else returned
 
     def _alive(self, rank: Rank) -> bool:
         child = self._children.get(rank.pid)
@@ -101,7 +101,10 @@ class LocalHandle:
             return True
         return _group_alive(rank.pid) and _same_process(rank)
 
-    def poll(self) -> Outcome | None:
+    def poll(self, wait: float = 0.0) -> Outcome | None:
+        """The outcome once every rank has ended, else None; `wait` blocks up to that long for an exit."""
+        if wait > 0:
+            self._wait_for_exit(wait)
         marker = Path(self.job_dir) / "canceled"
         codes = {}
         running = []
@@ -126,6 +129,16 @@ class LocalHandle:
             return Outcome("Failed", None, f"rank {rank} ended without an exit status (killed from outside?)")
         where = f"rank {rank} " if len(self.ranks) > 1 else ""
         return Outcome("Failed", code, f"the command {where}exited with code {code}")
+
+    def _wait_for_exit(self, seconds: float) -> None:
+        running = [c for c in self._children.values() if c.poll() is None]
+        if not running:
+            time.sleep(seconds)  # attached after a restart: nothing to wait on but the clock
+            return
+        try:
+            running[0].wait(timeout=seconds)
+        except subprocess.TimeoutExpired:
+            pass
 
     def cancel(self, reason: str = "canceled") -> Outcome:
         marker = Path(self.job_dir) / "canceled"

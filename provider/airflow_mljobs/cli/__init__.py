@@ -13,6 +13,9 @@ from .job import job
 @click.version_option(package_name="airflow-provider-mljobs")
 def main() -> None:
     """Run Azure ML CLI 2.0 job YAML on local processes, Docker and Kubernetes, with MLflow as the record."""
+    import logging
+
+    logging.getLogger("mlflow").setLevel(logging.WARNING)  # store set-up chatter is not the user's concern
 
 
 main.add_command(job)

@@ -113,9 +113,10 @@ def list_(experiment, status, max_results, include_children, fmt) -> None:
     if fmt != "table":
         emit(jobs, fmt)
         return
-    click.echo(f"{'NAME':<40} {'TYPE':<8} {'STATUS':<11} {'COMPUTE':<12} STARTED")
+    width = max([len(item["name"]) for item in jobs] + [4])
+    click.echo(f"{'NAME':<{width}}  {'TYPE':<7} {'STATUS':<10} {'COMPUTE':<12} STARTED")
     for item in jobs:
-        click.echo(f"{item['name']:<40} {item['type']:<8} {item['status']:<11} {item['compute'] or '':<12} "
+        click.echo(f"{item['name']:<{width}}  {item['type']:<7} {item['status']:<10} {item['compute'] or '':<12} "
                    f"{item['start_time'] or ''}")
 
 
