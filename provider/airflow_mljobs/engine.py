@@ -22,7 +22,7 @@ from typing import Callable
 from . import compute as computes
 from .backends import Handle, Outcome, get_backend
 from .naming import generate_name
-from .plan import ExecutionPlan, build_plan
+from .plan import ExecutionPlan, Mount, build_plan
 from .spec import Document, SubmitError, load, load_job_dict
 from .spec.dump import dump_yaml
 from .spec.model import CommandJob
@@ -31,6 +31,7 @@ from .tracking import resolve_tracking
 from .tracking import tags as T
 
 LOG_UPLOAD_SECONDS = float(os.environ.get("MLJOBS_LOG_UPLOAD_SECONDS", "10"))
+CONTAINER_ROOT = "/mljobs/job"  # where a container or pod sees its job folder
 
 
 @dataclass
@@ -111,21 +112,27 @@ class Engine:
         return read(_input_overrides(document, inputs)) if inputs else document
 
     def plan(self, document: Document, *, name: str | None = None, tracking_env: dict | None = None) -> ExecutionPlan:
+        """The job's plan on its compute (`--dry-run` prints it); the run's identity is filled in at submit."""
         job = document.model
         if not isinstance(job, CommandJob):
             raise SubmitError("sweep jobs are run by the sweep engine, not as a single command")
         target = computes.resolve(job.compute, self.home)
-        backend = computes.backend_name(target)
+        backend = get_backend(computes.backend_name(target), target.settings)
         name = name or job.name or generate_name()
         env = tracking_env or {"MLFLOW_TRACKING_URI": self.config.tracking_uri, "MLFLOW_RUN_ID": "<created at submit>",
                                "MLFLOW_EXPERIMENT_ID": "<created at submit>"}
-        return build_plan(job, target, name=name, backend=backend, root=str(self.job_dir(name)),
-                          tracking_env=env, master_port=_free_port())
+        root = CONTAINER_ROOT if backend.isolated else str(self.job_dir(name))
+        return build_plan(job, target, name=name, backend=backend.name, root=root, tracking_env=env,
+                          master_port=_free_port())
 
     # -- submit ------------------------------------------------------------------------------------------------
     def submit(self, document: Document, *, name: str | None = None, experiment_name: str | None = None,
-               tags: dict[str, str] | None = None, parent_run_id: str | None = None) -> Submission:
-        """Start the job (or attach to the running job of that name) and return at once."""
+               tags: dict[str, str] | None = None, parent_run_id: str | None = None,
+               log: Callable[[str], None] | None = None) -> Submission:
+        """Start the job (or attach to the running job of that name) and return once it runs.
+
+        `log` receives what happens before the job starts (an image build, for containers).
+        """
         job = document.model
         name = name or job.name or generate_name()
         existing = self.tracker.find_job(name)
@@ -138,37 +145,57 @@ class Engine:
         if experiment_name:
             job = dataclasses.replace(job, experiment_name=experiment_name)
             document = dataclasses.replace(document, model=job)
-        plan = self.plan(document, name=name)
-        backend = get_backend(plan.backend)
+        draft = self.plan(document, name=name)
+        target = computes.resolve(job.compute, self.home)
+        backend = get_backend(draft.backend, target.settings)
         job_dir = self.job_dir(name)
-        snapshot = prepare_job_folder(plan, job_dir, self.home / "cache",
-                                      fetch_mlflow=lambda uri, dst: self.tracker.download_uri(uri, dst))
+        staged = prepare_job_folder(draft, job_dir, self.home / "cache", links=backend.links_inputs,
+                                    fetch_mlflow=lambda uri, dst: self.tracker.download_uri(uri, dst))
         try:
-            record = self.tracker.create_job_run(plan.experiment_name, name,
-                                                 self._run_tags(document, plan, tags), parent_run_id)
+            record = self.tracker.create_job_run(draft.experiment_name, name,
+                                                 self._run_tags(document, draft, tags), parent_run_id)
         except Exception:
             import shutil
 
             shutil.rmtree(job_dir, ignore_errors=True)
             raise
-        notes = [snapshot.describe(), *backend.notes(plan)]
+        notes = [staged.snapshot.describe(), *backend.notes(draft)]
         record.set_status("Preparing")
-        record.log_params({f"inputs.{i.name}": i.value for i in plan.inputs if i.kind == "literal"})
+        record.log_params({f"inputs.{i.name}": i.value for i in draft.inputs if i.kind == "literal"})
         record.log_text(dump_yaml(document.data), "job.yml")
-        env = {"MLFLOW_TRACKING_URI": self.config.tracking_uri, "MLFLOW_RUN_ID": record.run_id,
-               "MLFLOW_EXPERIMENT_ID": record.experiment_id}
-        plan = self.plan(document, name=name, tracking_env=env)  # the same plan, now with the run's identity
-        (job_dir / "plan.json").write_text(json.dumps(plan.to_dict(), indent=1))
         try:
+            plan = self._final_plan(document, name, record, backend, staged, tags)
+            plan = backend.prepare(plan, job_dir, job.base_dir, self.home, log or (lambda text: None))
+            (job_dir / "plan.json").write_text(json.dumps(plan.to_dict(), indent=1))
             handle = backend.submit(plan, job_dir)
         except Exception as exc:
-            record.set_status("Failed", reason=f"could not start: {exc}")
-            raise SubmitError(f"job '{name}' could not start: {exc}") from None
+            reason = str(exc) if isinstance(exc, SubmitError) else f"could not start: {exc}"
+            record.log_dir(job_dir / "user_logs", "user_logs")
+            record.set_status("Failed", reason=reason)
+            (job_dir / "result.json").write_text(json.dumps(JobResult(name, "Failed", record.run_id,
+                                                                      record.experiment_id, None, reason).to_dict()))
+            raise SubmitError(f"job '{name}' failed before it started: {reason}") from None
         submission = Submission(name, record.run_id, record.experiment_id, job_dir, handle, plan.timeout,
                                 time.time(), notes=notes)
         self._save(submission)
         record.set_status("Running")
         return submission
+
+    def _final_plan(self, document, name, record, backend, staged, tags) -> ExecutionPlan:
+        """The plan with the run's identity in every rank's environment, and what the backend must mount."""
+        uri = self.config.tracking_uri
+        mounts = list(staged.mounts)
+        if backend.isolated:
+            from .tracking.server import server_url
+
+            uri = server_url(self.config)
+            if self.config.embedded:  # artifacts are written straight into the artifact root, seen at the same path
+                root = str(self.home / "artifacts")
+                mounts.append(Mount(root, root, read_only=False))
+        env = {"MLFLOW_TRACKING_URI": uri, "MLFLOW_RUN_ID": record.run_id, "MLFLOW_EXPERIMENT_ID": record.experiment_id}
+        plan = self.plan(document, name=name, tracking_env=env)
+        labels = {"mljobs.job": name, **{k: str(v) for k, v in (tags or {}).items() if k.startswith("mljobs.airflow.")}}
+        return dataclasses.replace(plan, mounts=tuple(mounts), labels=labels)
 
     def _run_tags(self, document: Document, plan: ExecutionPlan, extra: dict | None) -> dict[str, str]:
         job = document.model
@@ -236,7 +263,7 @@ class Engine:
     def wait(self, submission: Submission) -> JobResult:
         return self.finalize(submission, self.follow(submission))
 
-    def finalize(self, submission: Submission, outcome: Outcome | None = None) -> JobResult:
+    def finalize(self, submission: Submission, outcome: Outcome | None = None, on_finish: str = "delete") -> JobResult:
         """Upload what the job left and write its terminal status, once; later calls read the saved result."""
         result_file = submission.job_dir / "result.json"
         if result_file.is_file():
@@ -252,6 +279,7 @@ class Engine:
             return self._await_result(result_file)
         record = self.tracker.record(self.tracker.client.get_run(submission.run_id))
         record.set_status("Finalizing")
+        submission.handle.sync_logs()
         workdir = submission.job_dir / "wd"
         record.log_dir(workdir / "outputs", "outputs")
         record.log_dir(workdir / "logs", "logs")
@@ -262,6 +290,7 @@ class Engine:
             record.log_dir(folder, f"named-outputs/{folder.name}")
             outputs[folder.name] = str(folder)
         tail = _log_tail(submission.job_dir / "user_logs")
+        submission.handle.release(outcome.status, on_finish)
         record.set_status(outcome.status, reason=outcome.reason, exit_code=outcome.exit_code)
         result = JobResult(submission.name, outcome.status, submission.run_id, submission.experiment_id,
                            outcome.exit_code, outcome.reason, record.metrics(), outputs,
@@ -389,7 +418,7 @@ def _free_port() -> int:
 
 
 def _log_tail(folder: Path, lines: int = 30) -> str:
-    files = sorted(folder.glob("*.txt")) if folder.is_dir() else []
+    files = sorted(folder.glob("std_log*.txt")) if folder.is_dir() else []
     tail = []
     for path in files:
         with open(path, "rb") as handle:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import posixpath
 import shlex
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .spec import RenderError, SubmitError, render
@@ -43,6 +43,15 @@ class OutputPlan:
 
 
 @dataclass(frozen=True)
+class Mount:
+    """A host path the job's processes see at `target` (for backends that do not share this file system)."""
+
+    source: str
+    target: str
+    read_only: bool = True
+
+
+@dataclass(frozen=True)
 class ProcessPlan:
     rank: int
     node_rank: int
@@ -69,6 +78,9 @@ class ExecutionPlan:
     resources: Resources
     distribution: str | None
     nodes: int = 1
+    image: str | None = None  # the image to run, once a container backend has resolved `environment`
+    mounts: tuple[Mount, ...] = ()
+    labels: dict[str, str] = field(default_factory=dict)  # identity for containers and pods (job, Airflow ids)
 
     def to_dict(self) -> dict:
         return json.loads(json.dumps(asdict(self), default=str))

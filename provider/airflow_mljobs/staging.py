@@ -23,7 +23,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from .plan import ExecutionPlan, InputPlan
+from .plan import ExecutionPlan, InputPlan, Mount
 from .spec import SubmitError
 
 SNAPSHOT_MAX_MB = float(os.environ.get("MLJOBS_SNAPSHOT_MAX_MB", "300"))
@@ -40,8 +40,19 @@ class Snapshot:
         return f"code snapshot: {self.files} files, {self.bytes / 1e6:.2f} MB"
 
 
-def prepare_job_folder(plan: ExecutionPlan, job_dir: Path, cache: Path, fetch_mlflow=None) -> Snapshot:
-    """Create the job folder; on any error remove it, so that no half-made job is left behind."""
+@dataclass(frozen=True)
+class Staged:
+    snapshot: Snapshot
+    mounts: tuple[Mount, ...]  # read-only inputs the backend must mount (when it cannot follow links)
+
+
+def prepare_job_folder(plan: ExecutionPlan, job_dir: Path, cache: Path, fetch_mlflow=None, *,
+                       links: bool = True) -> Staged:
+    """Create the job folder; on any error remove it, so that no half-made job is left behind.
+
+    With `links`, read-only inputs are symbolic links to their source; without (a container cannot follow a
+    link to the host), they are listed as mounts instead.
+    """
     try:
         job_dir.mkdir(parents=True)
     except FileExistsError:
@@ -55,9 +66,12 @@ def prepare_job_folder(plan: ExecutionPlan, job_dir: Path, cache: Path, fetch_ml
         (job_dir / "user_logs").mkdir()
         for output in plan.outputs:
             (job_dir / output.target).mkdir(parents=True)
+        mounts = []
         for item in plan.inputs:
-            stage_input(item, job_dir, cache, fetch_mlflow)
-        return snapshot
+            source = stage_input(item, job_dir, cache, fetch_mlflow, links=links)
+            if source is not None:
+                mounts.append(Mount(str(source), f"{plan.root}/{item.target}", read_only=True))
+        return Staged(snapshot, tuple(mounts))
     except BaseException:
         shutil.rmtree(job_dir, ignore_errors=True)
         raise
@@ -115,9 +129,11 @@ def _ignored(spec, rel: Path, is_dir: bool) -> bool:
 
 
 # -- inputs --------------------------------------------------------------------------------------------
-def stage_input(item: InputPlan, job_dir: Path, cache: Path, fetch_mlflow=None) -> None:
+def stage_input(item: InputPlan, job_dir: Path, cache: Path, fetch_mlflow=None, *, links: bool = True) -> Path | None:
+    """Place one input in the job folder; returns the host path to mount instead, when `links` is off."""
     if item.kind in ("literal", "none", "direct"):
-        return
+        return None
+    copy = item.mode in ("download", "eval_download")
     target = job_dir / item.target
     target.parent.mkdir(parents=True, exist_ok=True)
     if item.kind == "local":
@@ -128,9 +144,14 @@ def stage_input(item: InputPlan, job_dir: Path, cache: Path, fetch_mlflow=None) 
             raise SubmitError(f"input '{item.name}' is a uri_file but {source} is a folder")
         if not item.is_file and not source.is_dir():
             raise SubmitError(f"input '{item.name}' is a uri_folder but {source} is a file")
-        _place(source, target, copy=item.mode in ("download", "eval_download"))
+        if not copy and not links:
+            return source
+        _place(source, target, copy=copy)
     elif item.kind == "url":
-        _place(download(item.source, cache), target, copy=item.mode in ("download", "eval_download"))
+        cached = download(item.source, cache)
+        if not copy and not links:
+            return cached
+        _place(cached, target, copy=copy)
     elif item.kind == "mlflow":
         if fetch_mlflow is None:
             raise SubmitError(f"input '{item.name}': no MLflow store to fetch {item.source} from")
@@ -142,6 +163,7 @@ def stage_input(item: InputPlan, job_dir: Path, cache: Path, fetch_mlflow=None) 
             raise SubmitError(f"input '{item.name}': cannot fetch {item.source}: {exc}") from None
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+    return None
 
 
 def _place(source: Path, target: Path, *, copy: bool) -> None:

@@ -70,7 +70,7 @@ class CommandJobOperator(BaseOperator):
             self.log.info("job %s completed in an earlier try; returning its result", result.name)
             return result.to_dict()
         self._submission = engine.submit(document, name=self._name_for(context), experiment_name=self.experiment_name,
-                                         tags=airflow_tags(context))
+                                         tags=airflow_tags(context), log=_LineLogger(self.log))
         self.log.info("job %s: MLflow run %s%s", self._submission.name, self._submission.run_id,
                       " (attached to the running job)" if self._submission.reattached else "")
         for note in self._submission.notes:

@@ -1,8 +1,10 @@
 """The one small interface every backend implements. The engine never branches on a backend's name.
 
-`Backend.submit(plan, job_dir)` starts the job and returns a Handle at once. A Handle knows how to `poll(wait)`
+`Backend.prepare(plan, ...)` readies what the plan needs (an image, for containers) and `Backend.submit(plan,
+job_dir)` starts the job and returns a Handle at once. A Handle knows how to `poll(wait)`
 for the outcome (blocking up to `wait` seconds for a change), `cancel(reason)` everything the job started, follow its `logs(since)` as resumable chunks,
-and serialize itself with `to_dict()` so that a trigger, `on_kill` or a retry can `attach()` again.
+`release()` what it leaves behind once the engine has saved it, and serialize itself with `to_dict()` so that
+a trigger, `on_kill` or a retry can `attach()` again.
 """
 
 from __future__ import annotations
@@ -32,6 +34,10 @@ class Handle(Protocol):
 
     def cancel(self, reason: str = "canceled") -> Outcome: ...
 
+    def release(self, status: str, on_finish: str = "delete") -> None: ...
+
+    def sync_logs(self) -> None: ...
+
     def logs(self, since: dict | None = None, *, final: bool = False) -> Iterator[LogChunk]: ...
 
     def to_dict(self) -> dict: ...
@@ -39,26 +45,30 @@ class Handle(Protocol):
 
 class Backend(Protocol):
     name: str
+    links_inputs: bool  # may read-only inputs be symbolic links into the host file system?
+    isolated: bool  # do its processes need a tracking server rather than the host's store?
 
     def notes(self, plan: ExecutionPlan) -> list[str]: ...
+
+    def prepare(self, plan: ExecutionPlan, job_dir: Path, base_dir: Path, home: Path, log) -> ExecutionPlan: ...
 
     def submit(self, plan: ExecutionPlan, job_dir: Path) -> Handle: ...
 
     def attach(self, data: dict) -> Handle: ...
 
 
-def get_backend(name: str) -> Backend:
+def get_backend(name: str, settings: dict | None = None) -> Backend:
     """Backends are imported on demand: the docker and kubernetes clients load only when used."""
     if name == "local":
         from .local import LocalBackend
 
-        return LocalBackend()
+        return LocalBackend(settings)
     if name == "docker":
         from .docker import DockerBackend
 
-        return DockerBackend()
+        return DockerBackend(settings)
     if name == "kubernetes":
         from .kubernetes import KubernetesBackend
 
-        return KubernetesBackend()
+        return KubernetesBackend(settings)
     raise ValueError(f"unknown backend {name!r}")

@@ -28,6 +28,14 @@ _WRAPPER = 'mljobs_exit_file=$2; trap \'echo $? > "$mljobs_exit_file"\' EXIT; ml
 
 class LocalBackend:
     name = "local"
+    links_inputs = True  # read-only inputs are symbolic links to their source
+    isolated = False  # processes open the same tracking store as the engine
+
+    def __init__(self, settings: dict | None = None) -> None:
+        self.settings = settings or {}
+
+    def prepare(self, plan: ExecutionPlan, job_dir: Path, base_dir: Path, home: Path, log) -> ExecutionPlan:
+        return plan
 
     def notes(self, plan: ExecutionPlan) -> list[str]:
         env = plan.environment
@@ -139,6 +147,12 @@ class LocalHandle:
             running[0].wait(timeout=seconds)
         except subprocess.TimeoutExpired:
             pass
+
+    def release(self, status: str, on_finish: str = "delete") -> None:
+        """Nothing to remove: the job folder is the record of what ran."""
+
+    def sync_logs(self) -> None:
+        """The processes write their log files themselves: nothing to copy."""
 
     def cancel(self, reason: str = "canceled") -> Outcome:
         marker = Path(self.job_dir) / "canceled"

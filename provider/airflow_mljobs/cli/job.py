@@ -55,7 +55,8 @@ def create(path, overrides, name, experiment_name, stream, dry_run, fmt) -> None
             plan = engine.plan(document, name=name)
             emit(plan.to_dict(), "json" if fmt == "json" else "yaml")
             return
-        submission = engine.submit(document, name=name, experiment_name=experiment_name)
+        submission = engine.submit(document, name=name, experiment_name=experiment_name,
+                                   log=sys.stdout.write if stream else None)
     for note in submission.notes:
         click.echo(f"note: {note}", err=True)
     if not stream:

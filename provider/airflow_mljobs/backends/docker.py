@@ -1,0 +1,329 @@
+"""Run a plan as Docker containers: one per rank, labelled with the job's name, never privileged.
+
+The job folder is mounted at the plan's root, read-only inputs are mounted read-only, and processes run as
+the invoking user, so outputs on the host belong to them. Containers use the host's network: ranks find each
+other on 127.0.0.1 as on the local backend, and reach a tracking server on loopback.
+
+Logs are read from the engine's own log store (everything since the container was created, so no first line is
+lost), with timestamps; a follower that restarts resumes after the last timestamp it wrote, without duplicates.
+Cancel stops, then removes, every container carrying the job's label.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+from ..plan import ExecutionPlan
+from ..spec import SubmitError
+from .base import LogChunk, Outcome
+from .docker_args import gpu_request, parse_docker_args, size_in_bytes
+from .logs import read_available
+
+KILL_GRACE_SECONDS = int(os.environ.get("MLJOBS_KILL_GRACE", "10"))
+JOB_LABEL = "mljobs.job"
+
+
+def docker_client(docker_url: str | None = None):
+    import docker
+
+    try:
+        client = docker.DockerClient(base_url=docker_url) if docker_url else docker.from_env()
+        client.ping()
+        return client
+    except Exception as exc:  # the SDK raises several kinds for "no engine there"
+        where = docker_url or os.environ.get("DOCKER_HOST") or "the local Docker engine"
+        raise SubmitError(f"cannot reach {where}: {exc}") from None
+
+
+class DockerBackend:
+    name = "docker"
+    links_inputs = False  # a container cannot follow a link to the host: read-only inputs are mounts
+    isolated = True  # processes cannot open the host's SQLite store: they get a tracking server
+
+    def __init__(self, settings: dict | None = None) -> None:
+        self.docker_url = (settings or {}).get("docker_url")
+        self.gpus = (settings or {}).get("gpus")
+        self._client = None
+
+    @property
+    def client(self):
+        if self._client is None:
+            self._client = docker_client(self.docker_url)
+        return self._client
+
+    def notes(self, plan: ExecutionPlan) -> list[str]:
+        return []
+
+    def prepare(self, plan: ExecutionPlan, job_dir: Path, base_dir: Path, home: Path, log: Callable[[str], None]):
+        """Resolve the environment to an image (pulling or building it); the build log goes to `log`."""
+        import dataclasses
+
+        from ..environments import resolve_environment
+        from .images import image_for
+
+        env = resolve_environment(plan.environment, home)
+        build_log = open(job_dir / "user_logs" / "image_build.txt", "a")
+
+        def both(text: str) -> None:
+            build_log.write(text)
+            log(text)
+
+        try:
+            image = image_for(self.client, env, base_dir, home / "cache", both)
+        finally:
+            build_log.close()
+        parse_docker_args(plan.resources.docker_args)  # refuse bad flags before anything starts
+        return dataclasses.replace(plan, image=image, environment=env)
+
+    def submit(self, plan: ExecutionPlan, job_dir: Path) -> "DockerHandle":
+        from docker.errors import APIError
+        from docker.types import Mount
+
+        settings = parse_docker_args(plan.resources.docker_args)
+        extra_env = settings.pop("environment", {})
+        if plan.resources.shm_size and "shm_size" not in settings:
+            settings["shm_size"] = size_in_bytes(plan.resources.shm_size)
+        if "device_requests" not in settings and _wants_gpu(plan, self.gpus):
+            settings["device_requests"] = [gpu_request("all")]
+        mounts = [Mount(plan.root, str(job_dir), type="bind")]
+        mounts += [Mount(m.target, m.source, type="bind", read_only=m.read_only) for m in plan.mounts]
+        labels = {JOB_LABEL: plan.name, **{k: v for k, v in plan.labels.items()}}
+        containers = []
+        try:
+            for process in plan.processes:
+                container = self.client.containers.create(
+                    plan.image, ["sh", "-c", _SHELL, process.command],
+                    name=container_name(plan.name, process.rank, len(plan.processes)),
+                    environment={"HOME": "/tmp", **extra_env, **process.env},
+                    working_dir=f"{plan.root}/{plan.workdir}", user=f"{os.getuid()}:{os.getgid()}",
+                    mounts=mounts, network_mode="host", labels={**labels, "mljobs.rank": str(process.rank)},
+                    privileged=False, detach=True, **settings,
+                )
+                containers.append(Container(process.rank, container.id, container.name, process.log))
+            for item in containers:  # created first, started after: logs are kept from creation on
+                self.client.api.start(item.id)
+        except APIError as exc:
+            for item in containers:
+                _remove(self.client, item.id)
+            raise SubmitError(f"the Docker engine refused the job: {exc.explanation or exc}") from None
+        return DockerHandle(str(job_dir), containers, time.time(), self.docker_url, _client=self.client)
+
+    def attach(self, data: dict) -> "DockerHandle":
+        return DockerHandle(data["job_dir"], [Container(**c) for c in data["containers"]], data["started_at"],
+                            data.get("docker_url"))
+
+
+def container_name(job: str, rank: int, ranks: int) -> str:
+    base = f"mljobs-{job}"[:200]
+    return base if ranks == 1 else f"{base}-{rank}"
+
+
+def _wants_gpu(plan: ExecutionPlan, setting) -> bool:
+    if setting is not None:
+        return bool(setting)
+    return "gpu" in (plan.resources.instance_type or "").lower()
+
+
+# The command runs under bash when the image has it (as Azure ML runs it), else under sh, with stderr merged
+# into stdout as the local backend's log file has them: in the order they were written.
+_SHELL = 'exec 2>&1; if command -v bash >/dev/null 2>&1; then exec bash -c "$0"; else exec sh -c "$0"; fi'
+
+
+def _remove(client, container_id: str) -> None:
+    from docker.errors import APIError, NotFound
+
+    try:
+        client.api.remove_container(container_id, force=True)
+    except NotFound:
+        pass
+    except APIError:
+        pass
+
+
+@dataclass
+class Container:
+    rank: int
+    id: str
+    name: str
+    log: str
+
+
+@dataclass
+class DockerHandle:
+    job_dir: str
+    containers: list[Container]
+    started_at: float
+    docker_url: str | None = None
+    _client: object = field(default=None, repr=False)
+    _pumps: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def client(self):
+        if self._client is None:
+            self._client = docker_client(self.docker_url)
+        return self._client
+
+    def to_dict(self) -> dict:
+        return {"backend": "docker", "job_dir": self.job_dir, "started_at": self.started_at,
+                "docker_url": self.docker_url, "containers": [vars(c) for c in self.containers]}
+
+    # -- state ----------------------------------------------------------------------------------------------
+    def _state(self, item: Container) -> dict | None:
+        from docker.errors import NotFound
+
+        try:
+            return self.client.api.inspect_container(item.id)["State"]
+        except NotFound:
+            return None
+
+    def poll(self, wait: float = 0.0) -> Outcome | None:
+        marker = Path(self.job_dir) / "canceled"
+        states = {c.rank: self._state(c) for c in self.containers}
+        running = [c for c in self.containers if states[c.rank] and states[c.rank]["Status"] in ("created", "running", "restarting")]
+        if marker.exists() and not running:
+            return Outcome("Canceled", None, marker.read_text() or "canceled")
+        failed = {r: s for r, s in states.items() if s is None or (s["Status"] == "exited" and s["ExitCode"] != 0)}
+        if failed and running:
+            self._stop(running)
+            running = []
+        if running:
+            if wait:
+                time.sleep(wait)
+            return None
+        if not failed:
+            return Outcome("Completed", 0)
+        rank, state = min(failed.items(), key=lambda kv: kv[0])
+        where = f"rank {rank} " if len(self.containers) > 1 else ""
+        if state is None:
+            return Outcome("Failed", None, f"the container of {where or 'the job '}was removed from outside")
+        if state.get("OOMKilled"):
+            return Outcome("Failed", state["ExitCode"], f"the container {where}ran out of memory (OOMKilled)")
+        return Outcome("Failed", state["ExitCode"], f"the command {where}exited with code {state['ExitCode']}")
+
+    def cancel(self, reason: str = "canceled") -> Outcome:
+        marker = Path(self.job_dir) / "canceled"
+        if not marker.exists():
+            marker.write_text(reason)
+        self._stop(self.containers)
+        return self.poll() or Outcome("Canceled", None, reason)
+
+    def _stop(self, containers: list[Container]) -> None:
+        from docker.errors import APIError, NotFound
+
+        for item in containers:
+            try:
+                self.client.api.stop(item.id, timeout=KILL_GRACE_SECONDS)
+            except NotFound:
+                pass
+            except APIError:
+                self.client.api.kill(item.id)
+
+    def release(self, status: str, on_finish: str = "delete") -> None:
+        """Remove the job's containers (after their logs are saved), as `on_finish` says."""
+        self._drain()
+        if on_finish == "keep" or (on_finish == "delete_on_success" and status != "Completed"):
+            return
+        for item in self.containers:
+            _remove(self.client, item.id)
+
+    # -- logs -----------------------------------------------------------------------------------------------
+    def logs(self, since: dict | None = None, *, final: bool = False) -> Iterator[LogChunk]:
+        self._start_pumps()
+        if final:
+            self._drain()
+        files = {c.rank: Path(self.job_dir) / c.log for c in self.containers}
+        return read_available(files, since or {}, final=final, prefix=len(files) > 1)
+
+    def sync_logs(self) -> None:
+        """Copy everything the containers wrote into the job's log files (before they are uploaded)."""
+        self._start_pumps()
+        self._drain()
+
+    def _start_pumps(self) -> None:
+        for item in self.containers:
+            if item.rank not in self._pumps:
+                self._pumps[item.rank] = _start_pump(self.client, item, Path(self.job_dir))
+
+    def _drain(self, timeout: float = 30) -> None:
+        """Wait for the pumps to copy what the ended containers wrote (their log streams end with them)."""
+        deadline = time.time() + timeout
+        for pump in self._pumps.values():
+            pump.join(max(0.0, deadline - time.time()))
+
+
+def _start_pump(client, item: Container, job_dir: Path) -> threading.Thread:
+    thread = threading.Thread(target=_pump, args=(client, item, job_dir), daemon=True, name=f"logs-{item.name}")
+    thread.start()
+    return thread
+
+
+def _pump(client, item: Container, job_dir: Path) -> None:
+    """Append the container's log lines to its log file, resuming after the last timestamp already written.
+
+    One pump per container writes at a time (a lock held for as long as it runs): a second follower, in this
+    process or another, waits and then goes on from where the first stopped, so no line is written twice.
+    """
+    import fcntl
+
+    state = job_dir / "log-positions"
+    state.mkdir(exist_ok=True)
+    with open(state / f"rank_{item.rank}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _copy_logs(client, item, job_dir)
+
+
+def _copy_logs(client, item: Container, job_dir: Path) -> None:
+    from docker.errors import APIError, NotFound
+
+    log_path = job_dir / item.log
+    position = job_dir / "log-positions" / f"rank_{item.rank}.last"
+    last = int(position.read_text()) if position.is_file() else 0
+    since = last // 1_000_000_000
+    try:
+        stream = client.api.logs(item.id, stream=True, follow=True, timestamps=True, since=since or None)
+    except (NotFound, APIError):
+        return
+    pending = b""
+    with open(log_path, "ab") as out:
+        try:
+            for chunk in stream:
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                wrote = False
+                for line in lines:
+                    stamp, _, text = line.partition(b" ")
+                    nanos = _nanos(stamp)
+                    if nanos is not None and nanos <= last:
+                        continue  # already written before a restart
+                    out.write(text + b"\n")
+                    last = nanos or last
+                    wrote = True
+                if wrote:
+                    out.flush()
+                    position.write_text(str(last))
+        except (NotFound, APIError):
+            pass
+        if pending:
+            stamp, _, text = pending.partition(b" ")
+            nanos = _nanos(stamp)
+            if nanos is None or nanos > last:
+                out.write(text + b"\n")
+                position.write_text(str(nanos or last))
+
+
+def _nanos(stamp: bytes) -> int | None:
+    """RFC 3339 with nanoseconds (`2026-11-26T15:24:02.12631892Z`) as integer nanoseconds since the epoch."""
+    import calendar
+
+    try:
+        text = stamp.decode()
+        whole, _, fraction = text.rstrip("Z").partition(".")
+        seconds = calendar.timegm(time.strptime(whole, "%Y-%m-%dT%H:%M:%S"))
+        return seconds * 1_000_000_000 + int((fraction + "000000000")[:9])
+    except (ValueError, UnicodeDecodeError):
+        return None

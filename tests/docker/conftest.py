@@ -1,0 +1,51 @@
+"""A real Docker engine for the Docker tests: started (and the offline base image built) by the tests' setup.
+
+Skipped, loudly, only where no engine can be started at all (no docker.io and no way to install it, or no
+permission to run dockerd).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import warnings
+
+import pytest
+
+from tests.engine.conftest import engine, http_files, project, unique, workspace  # noqa: F401  (shared fixtures)
+from tests.helpers import ROOT
+
+INFRA = ROOT / "tests" / "infra"
+
+
+@pytest.fixture(scope="session")
+def docker_engine():
+    started = subprocess.run(["bash", str(INFRA / "start-dockerd.sh")], capture_output=True, text=True, timeout=600)
+    if started.returncode != 0:
+        message = f"NO DOCKER ENGINE: the Docker tests are skipped: {started.stderr.strip()[-500:]}"
+        warnings.warn(message)
+        pytest.skip(message)
+    built = subprocess.run(["bash", str(INFRA / "build-base-image.sh")], capture_output=True, text=True, timeout=1800)
+    assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
+    import docker
+
+    client = docker.from_env()
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def stop_tracking_server(workspace):
+    """Container jobs start a tracking server for the workspace; nothing is left running after the tests."""
+    yield
+    from airflow_mljobs.tracking.server import stop_server
+
+    stop_server(workspace)
+
+
+def job_containers(client, name: str) -> list:
+    return client.containers.list(all=True, filters={"label": f"mljobs.job={name}"})
+
+
+def uid() -> int:
+    return os.getuid()

@@ -1,0 +1,208 @@
+"""Command jobs on the Docker backend, against a real Docker engine and a real MLflow store."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from airflow_mljobs.backends.docker_args import parse_docker_args
+from airflow_mljobs.engine import Engine
+from airflow_mljobs.spec import SubmitError
+from airflow_mljobs.tracking import tags as T
+from tests.docker.conftest import job_containers
+from tests.helpers import JOBS
+
+pytestmark = pytest.mark.slow
+
+
+def run(engine, path, name, overrides=(), **kwargs):
+    lines = []
+    submission = engine.submit(engine.load(path, list(overrides)), name=name, log=lines.append, **kwargs)
+    outcome = engine.follow(submission, lines.append)
+    return engine.finalize(submission, outcome), "".join(lines)
+
+
+def test_seed_lightgbm_job_runs_in_docker_and_on_local_unchanged(docker_engine, engine, unique):
+    job = JOBS / "seed-2021-05" / "job.yml"
+    name = unique("lgbm-docker")
+    result, log = run(engine, job, name, ["compute=docker"])
+    assert result.status == "Completed", log[-3000:]
+    assert "test-multi_logloss" in result.metrics
+    client = engine.tracker.client
+    models = client.search_logged_models(experiment_ids=[result.experiment_id],
+                                         filter_string=f"source_run_id = '{result.run_id}'")
+    assert models, "autolog recorded the model"
+    tags = client.get_run(result.run_id).data.tags
+    assert tags[T.BACKEND] == "docker" and tags[T.STATUS] == "Completed"
+    assert job_containers(docker_engine, name) == []  # removed once finished
+    local, local_log = run(engine, job, unique("lgbm-local"))
+    assert local.status == "Completed", local_log[-3000:]
+    assert "test-multi_logloss" in local.metrics
+
+
+def test_first_lines_are_never_lost_and_outputs_belong_to_the_user(docker_engine, engine, project, unique):
+    path = project("""
+        command: echo first; echo second >&2; echo data > ${{outputs.out}}/x.txt; mkdir -p outputs; echo o > outputs/o.txt
+        environment: {image: python:3.11-slim}
+        outputs: {out: }
+        compute: docker
+    """)
+    name = unique()
+    result, log = run(engine, path, name)
+    assert result.status == "Completed", log
+    assert log.index("first") < log.index("second")
+    written = engine.job_dir(name) / "named-outputs" / "out" / "x.txt"
+    assert written.read_text() == "data\n" and written.stat().st_uid == os.getuid()
+    record = engine.tracker.record(engine.tracker.client.get_run(result.run_id))
+    assert record.artifacts("outputs") == ["outputs/o.txt"]
+    assert record.artifacts("named-outputs/out") == ["named-outputs/out/x.txt"]
+
+
+def test_inputs_mounted_read_only_or_copied(docker_engine, engine, project, unique, http_files):
+    http_files["files"]["/table.csv"] = b"a,b\n"
+    path = project(f"""
+        command: >-
+          cat ${{{{inputs.data}}}}/x.txt && cat ${{{{inputs.url}}}} &&
+          (touch ${{{{inputs.data}}}}/new 2>/dev/null && echo WRITABLE || echo read-only) &&
+          touch ${{{{inputs.copy}}}}/new && echo copy-writable
+        environment: {{image: python:3.11-slim}}
+        inputs:
+          data: {{type: uri_folder, path: data}}
+          copy: {{type: uri_folder, path: data, mode: download}}
+          url: {{type: uri_file, path: "{http_files['url']}/table.csv"}}
+        compute: docker
+    """, {"data/x.txt": "payload"})
+    result, log = run(engine, path, unique())
+    assert result.status == "Completed", log
+    assert "payload" in log and "a,b" in log and "read-only" in log and "copy-writable" in log
+    assert "WRITABLE" not in log
+
+
+def test_container_settings_from_resources(docker_engine, engine, project, unique):
+    path = project("""
+        command: df -k /dev/shm | tail -1 && cat /proc/self/status | grep -i '^CapEff' && sleep 2
+        environment: {image: python:3.11-slim}
+        resources:
+          shm_size: 256m
+          docker_args: --ipc=private --ulimit nofile=1024:2048 -e EXTRA=yes
+        compute: docker
+    """)
+    name = unique()
+    submission = engine.submit(engine.load(path), name=name)
+    (container,) = job_containers(docker_engine, name)
+    host = container.attrs["HostConfig"]
+    assert host["ShmSize"] == 256 * 1024 * 1024 and host["IpcMode"] == "private" and host["Privileged"] is False
+    assert host["Ulimits"] == [{"Name": "nofile", "Soft": 1024, "Hard": 2048}]
+    assert "EXTRA=yes" in container.attrs["Config"]["Env"]
+    assert container.attrs["Config"]["User"] == f"{os.getuid()}:{os.getgid()}"
+    labels = container.labels
+    assert labels["mljobs.job"] == name and labels["mljobs.rank"] == "0"
+    result = engine.finalize(submission, engine.follow(submission))
+    assert result.status == "Completed"
+
+
+@pytest.mark.parametrize("args, message", [
+    ("--privileged", "--privileged is refused"),
+    ("--pid=host", "--pid is refused"),
+    ("-v /:/host", "-v is refused"),
+    ("--cap-add SYS_ADMIN", "--cap-add SYS_ADMIN is refused"),
+    ("--frobnicate", "is not supported"),
+])
+def test_dangerous_docker_args_are_refused_before_anything_starts(docker_engine, engine, project, unique, args, message):
+    path = project(f"command: echo\nenvironment: {{image: python:3.11-slim}}\nresources: {{docker_args: '{args}'}}\ncompute: docker\n")
+    name = unique()
+    with pytest.raises(SubmitError, match=message):
+        engine.submit(engine.load(path), name=name)
+    assert job_containers(docker_engine, name) == []
+
+
+def test_gpu_requests():
+    (request,) = parse_docker_args(["--gpus", "2"])["device_requests"]
+    assert request["Count"] == 2 and request["Capabilities"] == [["gpu"]]
+    assert parse_docker_args(["--gpus=device=0,1"])["device_requests"][0]["DeviceIDs"] == ["0", "1"]
+
+
+def test_timeout_and_cancel_leave_no_container(docker_engine, engine, project, unique, workspace):
+    slow = project("command: sleep 300\nenvironment: {image: python:3.11-slim}\ncompute: docker\nlimits: {timeout: 3}\n")
+    name = unique()
+    result, _ = run(engine, slow, name)
+    assert result.status == "Canceled" and "timed out" in result.reason
+    assert job_containers(docker_engine, name) == []
+    endless = project("command: sleep 300\nenvironment: {image: python:3.11-slim}\ncompute: docker\n", name="b.yml")
+    other = unique()
+    submission = engine.submit(engine.load(endless), name=other)
+    assert len(job_containers(docker_engine, other)) == 1
+    canceled = Engine(home=workspace).cancel(other)
+    assert canceled.status == "Canceled"
+    assert job_containers(docker_engine, other) == []
+
+
+def test_failure_exit_code_and_tail(docker_engine, engine, project, unique):
+    path = project("command: echo bye >&2; exit 6\nenvironment: {image: python:3.11-slim}\ncompute: docker\n")
+    result, _ = run(engine, path, unique())
+    assert (result.status, result.exit_code) == ("Failed", 6) and result.log_tail.endswith("bye")
+
+
+def test_log_follower_restart_resumes_without_duplicates(docker_engine, engine, project, unique, workspace):
+    path = project("""
+        command: for i in $(seq 1 30); do echo line $i; sleep 0.1; done
+        environment: {image: python:3.11-slim}
+        compute: docker
+    """)
+    name = unique()
+    first = engine.submit(engine.load(path), name=name)
+    seen = []
+    deadline = time.time() + 30
+    token = {}
+    while time.time() < deadline and not any("line 5" in s for s in seen):
+        for chunk in first.handle.logs(token):
+            seen.append(chunk.text)
+            token = chunk.token
+        time.sleep(0.1)
+    # a new follower (as after a crash) attaches and goes on from the same token
+    second = Engine(home=workspace).attach(name)
+    outcome = Engine(home=workspace).follow(second, seen.append, since=token)
+    assert outcome.status == "Completed"
+    lines = [line for text in seen for line in text.splitlines()]
+    assert lines == [f"line {i}" for i in range(1, 31)]
+
+
+def test_build_context_is_built_once(docker_engine, engine, project, unique):
+    path = project("""
+        command: cat /opt/greeting
+        environment:
+          build: {path: ctx, dockerfile_path: Dockerfile.custom}
+        compute: docker
+    """, {"ctx/Dockerfile.custom": "FROM python:3.11-slim\nCOPY greeting /opt/greeting\n", "ctx/greeting": "built here\n"})
+    first, log = run(engine, path, unique())
+    assert first.status == "Completed" and "built here" in log and "building mljobs-build:" in log
+    second, log = run(engine, path, unique())
+    assert second.status == "Completed" and "is built already" in log
+
+
+def test_failed_build_is_a_clear_error(docker_engine, engine, project, unique):
+    path = project("""
+        command: echo
+        environment: {build: {path: ctx}}
+        compute: docker
+    """, {"ctx/Dockerfile": "FROM python:3.11-slim\nRUN echo about to fail && exit 42\n"})
+    name = unique()
+    with pytest.raises(SubmitError, match="the image build failed") as info:
+        engine.submit(engine.load(path), name=name)
+    assert "about to fail" in str(info.value)
+    assert engine.show(name)["status"] == "Failed"
+
+
+def test_curated_environment_names_resolve_through_the_table(docker_engine, engine, project, unique):
+    known = project("command: python -c 'import sklearn, mlflow; print(\"ok\", sklearn.__version__)'\n"
+                    "environment: azureml:AzureML-sklearn-1.5@latest\ncompute: docker\n")
+    result, log = run(engine, known, unique())
+    assert result.status == "Completed" and "ok " in log
+    unknown = project("command: echo\nenvironment: azureml:My-Team-Env:3\ncompute: docker\n", name="u.yml")
+    with pytest.raises(SubmitError, match="add an entry 'My-Team-Env:'"):
+        engine.submit(engine.load(unknown), name=unique())
