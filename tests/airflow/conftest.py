@@ -39,11 +39,19 @@ class AirflowHome:
         return Engine(home=self.mljobs_home)
 
 
-@pytest.fixture(scope="session")
-def example_airflow(tmp_path_factory) -> AirflowHome:
-    return AirflowHome(tmp_path_factory.mktemp("example-airflow"), ROOT / "dags")
+def _home(folder: Path, dags: Path):
+    home = AirflowHome(folder, dags)
+    yield home
+    from airflow_mljobs.tracking.server import stop_server
+
+    stop_server(home.mljobs_home)  # container jobs started one for this workspace
 
 
 @pytest.fixture(scope="session")
-def test_airflow(tmp_path_factory) -> AirflowHome:
-    return AirflowHome(tmp_path_factory.mktemp("test-airflow"), Path(__file__).parent / "dags")
+def example_airflow(tmp_path_factory):
+    yield from _home(tmp_path_factory.mktemp("example-airflow"), ROOT / "dags")
+
+
+@pytest.fixture(scope="session")
+def test_airflow(tmp_path_factory):
+    yield from _home(tmp_path_factory.mktemp("test-airflow"), Path(__file__).parent / "dags")

@@ -35,12 +35,23 @@ def docker_engine():
 
 
 @pytest.fixture(scope="session", autouse=True)
-def stop_tracking_server(workspace):
-    """Container jobs start a tracking server for the workspace; nothing is left running after the tests."""
+def nothing_left_behind(workspace):
+    """Container jobs start a tracking server for the workspace: stop it; and no job container may remain."""
     yield
     from airflow_mljobs.tracking.server import stop_server
 
     stop_server(workspace)
+    import docker
+
+    try:
+        client = docker.from_env()
+        leftovers = client.containers.list(all=True, filters={"label": "mljobs.job"})
+    except Exception:
+        return  # no engine: nothing could be left
+    names = [c.name for c in leftovers]
+    for container in leftovers:
+        container.remove(force=True)
+    assert names == [], f"job containers left behind: {names}"
 
 
 def job_containers(client, name: str) -> list:

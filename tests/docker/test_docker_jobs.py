@@ -165,9 +165,11 @@ def test_log_follower_restart_resumes_without_duplicates(docker_engine, engine, 
             token = chunk.token
         time.sleep(0.1)
     # a new follower (as after a crash) attaches and goes on from the same token
-    second = Engine(home=workspace).attach(name)
-    outcome = Engine(home=workspace).follow(second, seen.append, since=token)
+    other = Engine(home=workspace)
+    second = other.attach(name)
+    outcome = other.follow(second, seen.append, since=token)
     assert outcome.status == "Completed"
+    assert other.finalize(second, outcome).status == "Completed"
     lines = [line for text in seen for line in text.splitlines()]
     assert lines == [f"line {i}" for i in range(1, 31)]
 

@@ -5,10 +5,14 @@
         job="jobs/iris/job.yml",                       # relative to the DAG file, or a mapping
         inputs={"iris_csv": "{{ ti.xcom_pull('extract') }}"},
         set={"inputs.n_estimators": 100},
+        compute="docker",
     )
 
-The job's name comes from the task instance (dag, run, task, map index), so a retry finds the job of the try
-before: it attaches to it while it runs, returns its result if it completed, and starts afresh otherwise.
+Durable: the job's identity (its name and handle: container ids, or pids and start times) is stored in the
+task state store as soon as it is submitted, so a retry after a worker crash reattaches to the job that is
+still running, or collects the one that finished, and never starts a second. The job's name also comes from
+the task instance (dag, run, task, map index), so even a cleared task finds the job of the try before.
+Deferrable: the task waits in the triggerer; the log is copied into the task log when the job has ended.
 """
 
 from __future__ import annotations
@@ -16,13 +20,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
-from airflow.sdk import BaseOperator
+from airflow.sdk import BaseOperator, ResumableJobMixin, conf
 from airflow.sdk.exceptions import AirflowException
 
 from .hooks import MlflowHook
 
+ACTIVE = ("NotStarted", "Queued", "Preparing", "Running", "Finalizing", "Ended")
+TERMINAL = ("Completed", "Failed", "Canceled")
 
-class CommandJobOperator(BaseOperator):
+
+class CommandJobOperator(ResumableJobMixin, BaseOperator):
     """Run an Azure ML command job YAML on local, docker or kubernetes compute; return its result as XCom.
 
     Args:
@@ -33,16 +40,25 @@ class CommandJobOperator(BaseOperator):
         name: the job's name; by default derived from the task instance.
         experiment_name: the MLflow experiment, over the YAML's.
         mlflow_conn_id: the MLflow connection (tracking URI in its host field).
+        deferrable: wait in the triggerer instead of a worker slot.
+        poll_interval: seconds between status checks while deferred.
+        on_finish: `delete` (default), `delete_on_success` or `keep` the job's containers after it ends.
+        durable: store the job's identity so that a retry after a crash reattaches (default True).
     """
 
     template_fields: Sequence[str] = ("job", "overrides", "inputs", "compute", "job_name", "experiment_name")
     template_fields_renderers = {"job": "yaml", "overrides": "json", "inputs": "json"}
     ui_color = "#d5e8f7"
+    external_id_key = "mljobs_job"
 
     def __init__(self, *, job: str | dict, set: dict | None = None, inputs: dict | None = None,  # noqa: A002
                  compute: str | None = None, name: str | None = None, experiment_name: str | None = None,
-                 mlflow_conn_id: str = MlflowHook.default_conn_name, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+                 mlflow_conn_id: str = MlflowHook.default_conn_name,
+                 deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+                 poll_interval: float = 5.0, on_finish: str = "delete", durable: bool = True, **kwargs: Any) -> None:
+        super().__init__(durable=durable, **kwargs)
+        if on_finish not in ("delete", "delete_on_success", "keep"):
+            raise ValueError(f"on_finish={on_finish!r} is not delete, delete_on_success or keep")
         self.job = job
         self.overrides = dict(set or {})
         self.inputs = dict(inputs or {})
@@ -50,7 +66,11 @@ class CommandJobOperator(BaseOperator):
         self.job_name = name
         self.experiment_name = experiment_name
         self.mlflow_conn_id = mlflow_conn_id
+        self.deferrable = deferrable
+        self.poll_interval = poll_interval
+        self.on_finish = on_finish
         self._submission = None
+        self._result = None
         self._engine = None
 
     @property
@@ -59,37 +79,120 @@ class CommandJobOperator(BaseOperator):
             self._engine = MlflowHook(self.mlflow_conn_id).get_engine()
         return self._engine
 
+    # -- the paragraph ------------------------------------------------------------------------------------
     def execute(self, context) -> dict:
+        if self.deferrable:
+            return self._defer(context)
+        return self.execute_resumable(context)
+
+    def submit_job(self, context) -> dict:
+        """Start the job (or attach to the one an earlier try left running); its identity is stored at once."""
         engine = self.engine
         document = engine.load(self._job_source(), self.overrides, inputs=self.inputs, compute=self.compute,
                                base_dir=self._dag_folder())
         for warning in document.warnings:
             self.log.warning("%s", warning)
-        result = self._finished_before(context)
-        if result is not None:
-            self.log.info("job %s completed in an earlier try; returning its result", result.name)
-            return result.to_dict()
+        earlier = self._completed_earlier(context)
+        if earlier is not None:
+            self.log.info("job %s completed in an earlier try; collecting its result", earlier)
+            return {"name": earlier}
         self._submission = engine.submit(document, name=self._name_for(context), experiment_name=self.experiment_name,
                                          tags=airflow_tags(context), log=_LineLogger(self.log))
         self.log.info("job %s: MLflow run %s%s", self._submission.name, self._submission.run_id,
                       " (attached to the running job)" if self._submission.reattached else "")
         for note in self._submission.notes:
             self.log.info("%s", note)
-        outcome = engine.follow(self._submission, _LineLogger(self.log))
-        result = engine.finalize(self._submission, outcome)
-        if result.status != "Completed":
-            tail = f"\n--- last lines of the log ---\n{result.log_tail}" if result.log_tail else ""
-            raise AirflowException(f"job {result.name} {result.status}: {result.reason}{tail}")
-        return result.to_dict()
+        return self._submission.to_dict()
+
+    def get_job_status(self, external_id: dict, context) -> str:
+        """The job's status in its record, or "Ended" for a job that ended while nobody watched."""
+        run = self.engine.tracker.find_job(external_id["name"])
+        if run is None:
+            return "Lost"
+        status = run.data.tags.get("mljobs.status", "NotStarted")
+        if status in TERMINAL:
+            return status
+        try:
+            return "Running" if self.engine.attach(external_id["name"]).handle.poll() is None else "Ended"
+        except Exception as exc:  # its folder or containers are gone: start afresh
+            self.log.warning("job %s cannot be reattached (%s)", external_id["name"], exc)
+            return "Lost"
+
+    def is_job_active(self, status: str) -> bool:
+        return status in ACTIVE
+
+    def is_job_succeeded(self, status: str) -> bool:
+        return status == "Completed"
+
+    def poll_until_complete(self, external_id: dict, context) -> None:
+        engine = self.engine
+        submission = self._submission if self._submission and self._submission.name == external_id["name"] else None
+        if submission is None:
+            submission = self._submission = engine.attach(external_id["name"])
+            self.log.info("reattached to job %s (MLflow run %s)", submission.name, submission.run_id)
+        outcome = engine.follow(submission, _LineLogger(self.log))
+        self._finish(engine.finalize(submission, outcome, on_finish=self.on_finish))
+
+    def get_job_result(self, external_id: dict, context) -> dict:
+        if self._result is None:  # completed in an earlier try: read what was recorded then
+            self._finish(self._recorded_result(external_id["name"]))
+        return self._result.to_dict()
 
     def on_kill(self) -> None:
         submission = self._submission
         if submission is None:
             return
         outcome = submission.handle.cancel("killed by Airflow")
-        self.engine.finalize(submission, outcome)
+        self.engine.finalize(submission, outcome, on_finish=self.on_finish)
 
-    # -- helpers ----------------------------------------------------------------------------------------------
+    # -- deferrable ---------------------------------------------------------------------------------------------
+    def _defer(self, context):
+        from .triggers import JobTrigger
+
+        state = context.get("task_state_store")
+        stored = state.get(self.external_id_key) if state is not None else None
+        status = self.get_job_status(stored, context) if stored else None
+        if status == "Completed":
+            return self.get_job_result(stored, context)
+        if status in ACTIVE:
+            identity = self.engine.attach(stored["name"]).to_dict()
+        else:
+            identity = self.submit_job(context)
+            if state is not None:
+                state.set(self.external_id_key, identity)
+        if "handle" not in identity:  # collected a job an earlier try completed
+            return self.get_job_result(identity, context)
+        config = self.engine.config
+        self.defer(trigger=JobTrigger(identity, str(config.home), None if config.embedded else config.tracking_uri,
+                                      self.poll_interval),
+                   method_name="execute_complete")
+
+    def execute_complete(self, context, event: dict) -> dict:
+        engine = self.engine
+        submission = engine.attach(event["name"])
+        for chunk in submission.handle.logs({}, final=True):
+            _LineLogger(self.log)(chunk.text)
+        if event["status"] == "Error":
+            raise AirflowException(f"waiting for job {event['name']} failed: {event['reason']}")
+        self._finish(engine.finalize(submission, on_finish=self.on_finish))
+        return self._result.to_dict()
+
+    # -- helpers ----------------------------------------------------------------------------------------------------
+    def _finish(self, result) -> None:
+        self._result = result
+        if result.status != "Completed":
+            tail = f"\n--- last lines of the log ---\n{result.log_tail}" if result.log_tail else ""
+            raise AirflowException(f"job {result.name} {result.status}: {result.reason}{tail}")
+
+    def _recorded_result(self, name: str):
+        from ..engine import JobResult
+
+        try:
+            return self.engine.finalize(self.engine.attach(name))
+        except Exception:
+            record = self.engine.tracker.record(self.engine.tracker.find_job(name))
+            return JobResult(name, "Completed", record.run_id, record.experiment_id, 0, None, record.metrics())
+
     def _dag_folder(self) -> Path | None:
         fileloc = getattr(self.dag, "fileloc", None) if self.has_dag() else None
         return Path(fileloc).parent if fileloc else None
@@ -112,28 +215,24 @@ class CommandJobOperator(BaseOperator):
 
     def _names_of_earlier_tries(self, context) -> list[str]:
         base = self._base_name(context)
-        try_number = context["ti"].try_number
-        return [base] + [f"{base}-try{n}" for n in range(2, try_number)]
+        return [base] + [f"{base}-try{n}" for n in range(2, context["ti"].try_number)]
 
     def _name_for(self, context) -> str:
         """The name of a job of an earlier try that still runs (to attach), or a new one for this try."""
         for name in self._names_of_earlier_tries(context):
             run = self.engine.tracker.find_job(name)
-            if run is not None and run.data.tags.get("mljobs.status") not in ("Completed", "Failed", "Canceled"):
+            if run is not None and run.data.tags.get("mljobs.status") not in TERMINAL:
                 return name
         try_number = context["ti"].try_number
         base = self._base_name(context)
         return base if try_number <= 1 else f"{base}-try{try_number}"
 
-    def _finished_before(self, context):
-        """The result of an earlier try's job that completed, so that a retry never runs it twice."""
-        from ..engine import JobResult
-
+    def _completed_earlier(self, context) -> str | None:
+        """The name of an earlier try's job that completed, so that a retry never runs it twice."""
         for name in self._names_of_earlier_tries(context)[: max(0, context["ti"].try_number - 1)]:
             run = self.engine.tracker.find_job(name)
             if run is not None and run.data.tags.get("mljobs.status") == "Completed":
-                record = self.engine.tracker.record(run)
-                return JobResult(name, "Completed", record.run_id, record.experiment_id, 0, None, record.metrics())
+                return name
         return None
 
 

@@ -7,6 +7,7 @@ import click
 from .compute import compute
 from .environment import environment
 from .job import job
+from .tracking_server import tracking_server
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -21,3 +22,4 @@ def main() -> None:
 main.add_command(job)
 main.add_command(compute)
 main.add_command(environment)
+main.add_command(tracking_server)

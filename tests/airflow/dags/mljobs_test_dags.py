@@ -33,3 +33,26 @@ with DAG(dag_id="mljobs_retry", schedule=None, catchup=False):
         retries=1,
         retry_delay=timedelta(seconds=0),
     )
+
+# Waits for a file in its working directory, so that a test can kill the task while the job runs.
+WAIT_FOR_GO = "echo started; while [ ! -f go ]; do sleep 0.2; done; echo finished"
+
+with DAG(dag_id="mljobs_docker_crash", schedule=None, catchup=False):
+    CommandJobOperator(
+        task_id="train",
+        job={"command": WAIT_FOR_GO, "environment": {"image": "python:3.11-slim"}, "compute": "docker",
+             "experiment_name": "airflow-crash"},
+    )
+
+with DAG(dag_id="mljobs_local_crash", schedule=None, catchup=False):
+    CommandJobOperator(task_id="train", job={"command": WAIT_FOR_GO, "experiment_name": "airflow-crash"})
+
+with DAG(dag_id="mljobs_deferrable", schedule=None, catchup=False):
+    CommandJobOperator(
+        task_id="train",
+        job={"command": "echo from a deferred job; python -c 'import mlflow; mlflow.log_metric(\"m\", 3)'",
+             "environment": {"image": "python:3.11-slim", "conda_file": {"dependencies": [{"pip": ["mlflow-skinny"]}]}},
+             "compute": "docker", "experiment_name": "airflow-deferrable"},
+        deferrable=True,
+        poll_interval=0.5,
+    )

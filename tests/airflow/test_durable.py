@@ -1,0 +1,141 @@
+"""Durable and deferrable CommandJobOperator against a real Airflow, a real Docker engine and real processes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from airflow_mljobs.tracking import tags as T
+from tests.airflow.conftest import AIRFLOW
+from tests.docker.conftest import docker_engine, job_containers  # noqa: F401  (the Docker fixture)
+from tests.engine.conftest import alive
+
+pytestmark = pytest.mark.slow
+
+
+def _runs(engine, experiment, dag_id):
+    return [r for r in engine.tracker.list_jobs(experiment=experiment, max_results=100)
+            if r.data.tags.get("mljobs.airflow.dag_id") == dag_id]
+
+
+def _wait_for(predicate, seconds=180, what="the condition"):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise AssertionError(f"gave up waiting for {what}")
+
+
+def _crash_then_retry(airflow, dag_id, started):
+    """Run the DAG, kill the whole `airflow dags test` process while the job runs, then run the task again in
+    the same DAG run (`airflow tasks test <dag> <task> <run_id>`), as a retry on another worker would."""
+    first = subprocess.Popen([AIRFLOW, "dags", "test", dag_id], env=airflow.env, cwd=airflow.root,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    name, run_id = _wait_for(started, what="the job to start")
+    os.killpg(first.pid, signal.SIGKILL)  # the worker dies; the job does not
+    first.wait()
+    engine = airflow.engine()
+    go = engine.job_dir(name) / "wd" / "go"
+    retry = subprocess.Popen([AIRFLOW, "tasks", "test", dag_id, "train", run_id], env=airflow.env, cwd=airflow.root,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    time.sleep(8)
+    go.write_text("")  # let the job finish once the retry is watching it
+    output, _ = retry.communicate(timeout=600)
+    return name, retry.returncode, output
+
+
+def test_docker_worker_crash_then_retry_reattaches_and_never_starts_a_second(test_airflow, docker_engine):
+    since = int(time.time()) - 1
+    label = "mljobs.airflow.dag_id=mljobs_docker_crash"
+
+    def started():
+        running = docker_engine.containers.list(filters={"label": label})
+        return (running[0].labels["mljobs.job"], running[0].labels["mljobs.airflow.run_id"]) if running else None
+
+    name, code, output = _crash_then_retry(test_airflow, "mljobs_docker_crash", started)
+    assert code == 0, output[-4000:]
+    assert "reattached to job" in output or "attached to the running job" in output
+    created = list(docker_engine.events(since=since, until=int(time.time()) + 1, decode=True,
+                                        filters={"type": "container", "event": "create", "label": label}))
+    assert len(created) == 1, created
+    runs = _runs(test_airflow.engine(), "airflow-crash", "mljobs_docker_crash")
+    assert [(r.data.tags[T.JOB_NAME], r.data.tags[T.STATUS]) for r in runs] == [(name, "Completed")]
+    assert docker_engine.containers.list(all=True, filters={"label": label}) == []
+
+
+def test_local_worker_crash_then_retry_reattaches_by_pid(test_airflow):
+    engine = test_airflow.engine()
+
+    def started():
+        runs = _runs(engine, "airflow-crash", "mljobs_local_crash") if engine.tracker.client.get_experiment_by_name("airflow-crash") else []
+        running = [r for r in runs if r.data.tags.get(T.STATUS) == "Running"]
+        tags = running[0].data.tags if running else None
+        return (tags[T.JOB_NAME], tags["mljobs.airflow.run_id"]) if tags else None
+
+    name, code, output = _crash_then_retry(test_airflow, "mljobs_local_crash", started)
+    assert code == 0, output[-4000:]
+    assert "reattached to job" in output
+    runs = _runs(engine, "airflow-crash", "mljobs_local_crash")
+    assert [(r.data.tags[T.JOB_NAME], r.data.tags[T.STATUS]) for r in runs] == [(name, "Completed")]
+    assert "finished" in (engine.job_dir(name) / "user_logs" / "std_log.txt").read_text()
+
+
+def test_deferrable_job_waits_in_the_trigger(test_airflow, docker_engine):
+    result = test_airflow.dags_test("mljobs_deferrable")
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    output = result.stdout + result.stderr
+    assert "from a deferred job" in output  # the log, copied into the task log when the job ended
+    (run,) = _runs(test_airflow.engine(), "airflow-deferrable", "mljobs_deferrable")
+    assert run.data.tags[T.STATUS] == "Completed" and run.data.metrics["m"] == 3
+
+
+def test_trigger_on_kill_stops_the_container(docker_engine, tmp_path, monkeypatch):
+    from airflow_mljobs.airflow.triggers import JobTrigger
+    from airflow_mljobs.engine import Engine
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    engine = Engine(home=tmp_path)
+    job = tmp_path / "job.yml"
+    job.write_text("command: sleep 300\nenvironment: {image: python:3.11-slim}\ncompute: docker\n")
+    submission = engine.submit(engine.load(job), name="killed-while-deferred")
+    trigger = JobTrigger(submission.to_dict(), str(tmp_path), None, 0.2)
+    classpath, kwargs = trigger.serialize()
+    assert classpath == "airflow_mljobs.airflow.triggers.JobTrigger"
+    revived = JobTrigger(**kwargs)
+    assert len(job_containers(docker_engine, "killed-while-deferred")) == 1
+
+    async def wait_then_kill():
+        events = revived.run()
+        waiting = asyncio.ensure_future(events.__anext__())
+        await asyncio.sleep(1)
+        assert not waiting.done()  # still running: the trigger is waiting
+        await revived.on_kill()
+        return await asyncio.wait_for(waiting, 60)
+
+    event = asyncio.run(wait_then_kill())
+    assert event.payload["status"] == "Canceled"
+    result = engine.finalize(engine.attach("killed-while-deferred"))
+    assert result.status == "Canceled" and result.reason == "killed by Airflow"
+    assert job_containers(docker_engine, "killed-while-deferred") == []
+    from airflow_mljobs.tracking.server import stop_server
+
+    stop_server(tmp_path)
+
+
+def test_lightgbm_example_dag_runs_on_local_and_in_docker(example_airflow, docker_engine):
+    result = example_airflow.dags_test("lightgbm_iris")
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    runs = example_airflow.engine().tracker.list_jobs(experiment="lightgbm-iris-airflow")
+    backends = sorted(r.data.tags[T.BACKEND] for r in runs)
+    assert backends == ["docker", "local"]
+    assert all("test-multi_logloss" in r.data.metrics for r in runs)
+    from airflow_mljobs.tracking.server import stop_server
+
+    stop_server(example_airflow.mljobs_home)
