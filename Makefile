@@ -17,11 +17,11 @@ venv: $(STAMP)
 
 ## Everything: unit, conformance, property-based and end-to-end tests.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -rs -p no:cacheprovider
 
 ## The quick loop: everything not marked slow.
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow"
+	$(BIN)/python -m pytest -q -rs -p no:cacheprovider -m "not slow"
 
 demo: $(STAMP)
 	@$(BIN)/python dags/demo.py

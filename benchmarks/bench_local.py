@@ -151,6 +151,14 @@ def main() -> None:
         home = Path(folder)
         noop_job(home, args.repeats)
         hello_world(home, args.repeats, None, "embedded SQLite store")
+        from airflow_mljobs.tracking.server import server_url, stop_server
+        from airflow_mljobs.tracking.store import resolve_tracking
+
+        server_url(resolve_tracking(home))  # as a container job leaves it: the workspace's server, alive
+        try:
+            hello_world(home, args.repeats, None, "embedded store, its tracking server alive")
+        finally:
+            stop_server(home)
         url, server = mlflow_server(home)
         try:
             hello_world(home / "served", args.repeats, url, "mlflow server on loopback")

@@ -160,7 +160,6 @@ class Engine:
             shutil.rmtree(job_dir, ignore_errors=True)
             raise
         notes = [staged.snapshot.describe(), *backend.notes(draft)]
-        record.set_status("Preparing")
         record.log_params({f"inputs.{i.name}": i.value for i in draft.inputs if i.kind == "literal"})
         record.log_text(dump_yaml(document.data), "job.yml")
         try:

@@ -28,12 +28,19 @@ KILL_GRACE_SECONDS = int(os.environ.get("MLJOBS_KILL_GRACE", "10"))
 JOB_LABEL = "mljobs.job"
 
 
+_CLIENTS: dict = {}
+
+
 def docker_client(docker_url: str | None = None):
+    """A client of the engine at `docker_url` (or DOCKER_HOST, or the local socket), one per engine per process."""
     import docker
 
+    if docker_url in _CLIENTS:
+        return _CLIENTS[docker_url]
     try:
         client = docker.DockerClient(base_url=docker_url) if docker_url else docker.from_env()
         client.ping()
+        _CLIENTS[docker_url] = client
         return client
     except Exception as exc:  # the SDK raises several kinds for "no engine there"
         where = docker_url or os.environ.get("DOCKER_HOST") or "the local Docker engine"
@@ -193,7 +200,7 @@ class DockerHandle:
             running = []
         if running:
             if wait:
-                time.sleep(wait)
+                self._wait_for_exit(running[0], wait)
             return None
         if not failed:
             return Outcome("Completed", 0)
@@ -204,6 +211,17 @@ class DockerHandle:
         if state.get("OOMKilled"):
             return Outcome("Failed", state["ExitCode"], f"the container {where}ran out of memory (OOMKilled)")
         return Outcome("Failed", state["ExitCode"], f"the command {where}exited with code {state['ExitCode']}")
+
+    def _wait_for_exit(self, item: Container, seconds: float) -> None:
+        """Block until the container exits or `seconds` pass (the engine's wait returns the moment it ends)."""
+        import requests
+
+        try:
+            self.client.api.wait(item.id, timeout=seconds)
+        except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+            pass
+        except Exception:  # NotFound and the like: the next poll says what happened
+            pass
 
     def cancel(self, reason: str = "canceled") -> Outcome:
         marker = Path(self.job_dir) / "canceled"
