@@ -175,14 +175,15 @@ def test_log_follower_restart_resumes_without_duplicates(docker_engine, engine, 
 
 
 def test_build_context_is_built_once(docker_engine, engine, project, unique):
+    token = unique("context")  # a context no earlier run has built
     path = project("""
         command: cat /opt/greeting
         environment:
           build: {path: ctx, dockerfile_path: Dockerfile.custom}
         compute: docker
-    """, {"ctx/Dockerfile.custom": "FROM python:3.11-slim\nCOPY greeting /opt/greeting\n", "ctx/greeting": "built here\n"})
+    """, {"ctx/Dockerfile.custom": "FROM python:3.11-slim\nCOPY greeting /opt/greeting\n", "ctx/greeting": f"built here {token}\n"})
     first, log = run(engine, path, unique())
-    assert first.status == "Completed" and "built here" in log and "building mljobs-build:" in log
+    assert first.status == "Completed" and f"built here {token}" in log and "building mljobs-build:" in log
     second, log = run(engine, path, unique())
     assert second.status == "Completed" and "is built already" in log
 

@@ -51,6 +51,9 @@ def create(path, overrides, name, experiment_name, stream, dry_run, fmt) -> None
     with _user_errors():
         document = engine.load(path, list(overrides))
         print_problems(document.warnings)
+        if document.kind == "sweep":
+            _create_sweep(engine, document, path, overrides, name, experiment_name, stream, dry_run)
+            return
         if dry_run:
             plan = engine.plan(document, name=name)
             emit(plan.to_dict(), "json" if fmt == "json" else "yaml")
@@ -158,6 +161,57 @@ def watch(name: str) -> None:
     engine = Engine()
     submission = engine.attach(name)
     engine.finalize(submission, engine.follow(submission))
+
+
+@job.command(name="_sweep", hidden=True)
+@file_option
+@set_option
+@name_option
+@click.option("-e", "--experiment-name", default=None)
+def run_sweep(path, overrides, name, experiment_name) -> None:
+    """Run a sweep to its end without printing (started in the background by `create`)."""
+    from ..engine import Engine
+    from ..sweeps import SweepRunner
+
+    engine = Engine()
+    SweepRunner(engine, engine.load(path, list(overrides)), name=name, experiment_name=experiment_name).run()
+
+
+def _create_sweep(engine, document, path, overrides, name, experiment_name, stream, dry_run) -> None:
+    from ..naming import generate_name
+    from ..sweeps import SweepRunner
+
+    runner = SweepRunner(engine, document, name=name or document.model.name or generate_name(),
+                         experiment_name=experiment_name)
+    if dry_run:
+        history = ()
+        trials = [runner.sampler.suggest(document.model.search_space, history, i) for i in range(min(runner.total, 10))]
+        emit({"name": runner.name, "total_trials": runner.total, "concurrency": runner.concurrency,
+              "first_trials": trials}, "yaml")
+        return
+    if not stream:
+        command = [sys.executable, "-m", "airflow_mljobs.cli", "job", "_sweep", "-f", path, "-n", runner.name]
+        command += [arg for pair in overrides for arg in ("--set", pair)]
+        command += ["-e", experiment_name] if experiment_name else []
+        subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True)
+        click.echo(runner.name)
+        return
+    click.echo(f"RunId: {runner.name}")
+    last = [""]
+
+    def progress(line: str) -> None:
+        if line != last[0]:
+            click.echo(f"progress: {line}", err=True)
+            last[0] = line
+
+    result = runner.run(write=sys.stdout.write, progress=progress)
+    click.echo("\nExecution Summary\n=================")
+    click.echo(f"RunId: {result.name}\nStatus: {result.status}")
+    if result.best:
+        click.echo(f"Best trial: {result.best['name']} ({json.dumps(result.best['params'], default=str)}) "
+                   f"value {result.best['value']}")
+    sys.exit(EXIT_CODES.get(result.status, 1))
 
 
 # -- helpers ------------------------------------------------------------------------------------------------

@@ -50,6 +50,16 @@ class RenderError(ValueError):
     """A reference outside an optional group has no value."""
 
 
+def render_only(command: str, prefix: str, values: Mapping[str, str]) -> str:
+    """Substitute the bindings under `prefix` (e.g. "search_space.") and leave every other one as written."""
+
+    def binding(match: re.Match) -> str:
+        expr = match.group("expr")
+        return shlex.quote(str(values[expr])) if expr.startswith(prefix) and expr in values else match.group(0)
+
+    return BINDING.sub(binding, command)
+
+
 def render(command: str, values: Mapping[str, str | None]) -> str:
     """Substitute bindings; `values` maps "inputs.x" (etc.) to text, or None for an input without value.
 

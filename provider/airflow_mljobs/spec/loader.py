@@ -150,6 +150,16 @@ def _unsupported(source: Source, kind: str, why: str | None):
                                     "mljobs runs command and sweep jobs")])
 
 
+def _anchored(env: dict, folder: Path) -> dict:
+    """An environment read from a file, with its relative paths made absolute (they were relative to that file)."""
+    env = dict(env)
+    if isinstance(env.get("conda_file"), str) and not Path(env["conda_file"]).is_absolute():
+        env["conda_file"] = str((folder / env["conda_file"]).resolve())
+    if isinstance(env.get("build"), dict) and not Path(env["build"].get("path", "/")).is_absolute():
+        env["build"] = {**env["build"], "path": str((folder / env["build"]["path"]).resolve())}
+    return env
+
+
 def _default_experiment(path: Path) -> str:
     """Azure's default: the name of the folder the job YAML is in."""
     return path.resolve().parent.name or "Default"
@@ -174,6 +184,6 @@ def _inline_environment_file(doc: dict, path: Path, ctx: Context) -> str | None:
         ctx.problems.extend(exc.problems)
         return None
     ctx.problems.extend(env_doc.warnings)
-    holder["environment"] = env_doc.data
+    holder["environment"] = _anchored(env_doc.data, env_path.parent)
     ctx.moved(where, where)
     return str(env_path)

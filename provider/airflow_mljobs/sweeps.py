@@ -1,0 +1,299 @@
+"""Run a sweep job: a parent run, each trial a child job, samplers and policies from `sweep/`, Azure's limits.
+
+Trial `i` is the command job the sweep's `trial` describes, with `${{search_space.x}}` replaced by the values the
+sampler suggests for `i` (a function of the history and the seed), named `<sweep>_<i>` and recorded as a child
+run (`mlflow.parentRunId`) with its hyperparameters as params. While trials run, their primary metric is read
+from MLflow at every new value and the policy may stop them: a stopped trial is Canceled with the policy's
+reason, and the sweep goes on. The parent records the best trial, its value and parameters, and a summary.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import io
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from .engine import Engine, JobResult, Submission
+from .naming import generate_name
+from .spec import Document, SubmitError, load_job_dict
+from .spec.bindings import render_only
+from .spec.dump import dump_yaml
+from .sweep import TrialRecord, policy_for, sampler_for
+from .sweep.space import grid_points
+from .tracking import tags as T
+
+POLL_SECONDS = 0.5
+
+
+@dataclass
+class SweepResult:
+    name: str
+    status: str
+    run_id: str
+    experiment_id: str
+    best: dict | None = None  # {trial, name, run_id, value, params}
+    trials: list[dict] = field(default_factory=list)
+    reason: str | None = None
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "status": self.status, "run_id": self.run_id, "experiment_id": self.experiment_id,
+                "best": self.best, "trials": self.trials, "reason": self.reason}
+
+
+@dataclass
+class _Trial:
+    index: int
+    params: dict
+    submission: Submission
+    started: float
+    values: tuple = ()
+    token: dict = field(default_factory=dict)
+    result: JobResult | None = None
+    stop_reason: str | None = None
+
+
+class SweepRunner:
+    """Runs one sweep to its end with at most `max_concurrent_trials` trials at once."""
+
+    def __init__(self, engine: Engine, document: Document, *, name: str | None = None,
+                 experiment_name: str | None = None, tags: dict | None = None) -> None:
+        self.engine = engine
+        self.document = document
+        self.job = document.model
+        self.name = name or self.job.name or generate_name()
+        self.experiment = experiment_name or self.job.experiment_name
+        self.tags = tags or {}
+        self.metric = self.job.objective.primary_metric
+        self.goal = self.job.objective.goal
+        self.sampler = sampler_for(vars(self.job.sampling_algorithm), self.goal)
+        self.policy = policy_for(self._policy_spec(), self.goal)
+        total = self.job.limits.max_total_trials
+        if self.job.sampling_algorithm.type == "grid":
+            total = min(total, len(grid_points(self.job.search_space)))
+        self.total = total
+        self.concurrency = max(1, min(self.job.limits.max_concurrent_trials, total))
+
+    def _policy_spec(self) -> dict | None:
+        policy = self.job.early_termination
+        return None if policy is None else {k: v for k, v in vars(policy).items() if v is not None}
+
+    # -- the paragraph ------------------------------------------------------------------------------------------------
+    def run(self, write: Callable[[str], None] | None = None, progress: Callable[[str], None] | None = None) -> SweepResult:
+        tracker = self.engine.tracker
+        if tracker.find_job(self.name) is not None:
+            raise SubmitError(f"a job named '{self.name}' exists already; job names are unique, give another --name")
+        parent = tracker.create_job_run(self.experiment, self.name, {T.JOB_TYPE: "sweep", T.COMPUTE: self.job.compute or "local",
+                                                                     **self.tags})
+        parent.log_text(dump_yaml(self.document.data), "job.yml")
+        parent.set_status("Running")
+        say = write or (lambda text: None)
+        started_at = time.time()
+        running: dict[int, _Trial] = {}
+        finished: list[_Trial] = []
+        next_index = 0
+        reason = None
+        try:
+            while next_index < self.total or running:
+                if self.job.limits.timeout and time.time() - started_at > self.job.limits.timeout:
+                    reason = f"the sweep reached limits.timeout of {self.job.limits.timeout} s"
+                    for trial in running.values():
+                        trial.submission.handle.cancel(reason)
+                    self.total = next_index
+                while len(running) < self.concurrency and next_index < self.total:
+                    trial = self._start(next_index, parent.run_id, running, finished, say)
+                    if trial is not None:
+                        running[trial.index] = trial
+                    next_index += 1
+                for index in list(running):
+                    trial = running[index]
+                    if self._watch(trial, running, finished, say):
+                        finished.append(running.pop(index))
+                if progress:
+                    progress(self._progress(running, finished))
+                if running:
+                    time.sleep(POLL_SECONDS)
+        except BaseException:
+            for trial in running.values():
+                trial.submission.handle.cancel("the sweep was canceled")
+                self.engine.finalize(trial.submission)
+            parent.set_status("Canceled", reason="the sweep was canceled")
+            raise
+        return self._conclude(parent, finished, reason, say)
+
+    # -- trials -----------------------------------------------------------------------------------------------------
+    def _start(self, index, parent_run_id, running, finished, say) -> _Trial | None:
+        history = self._history(running, finished)
+        params = self.sampler.suggest(self.job.search_space, history, index)
+        document = self._trial_document(params)
+        name = f"{self.name}_{index}"
+        submission = self.engine.submit(document, name=name, experiment_name=self.experiment,
+                                        tags={T.JOB_TYPE: "command", "mljobs.sweep.trial": str(index), **self.tags},
+                                        parent_run_id=parent_run_id)
+        record = self.engine.tracker.record(self.engine.tracker.client.get_run(submission.run_id))
+        record.log_params({k: _text(v) for k, v in params.items()})
+        say(f"[trial {index}] started {name}: {json.dumps(params, default=str)}\n")
+        return _Trial(index, params, submission, time.time())
+
+    def _trial_document(self, params: dict) -> Document:
+        data = copy.deepcopy(self.document.data)
+        trial = data.pop("trial")
+        values = {f"search_space.{k}": _text(v) for k, v in params.items()}
+        command = render_only(trial["command"], "search_space.", values)
+        variables = dict(trial.get("environment_variables") or {})
+        variables.update({f"AZUREML_SWEEP_{k}": _text(v) for k, v in params.items()})
+        job = {"type": "command", "command": command, "environment_variables": variables,
+               "experiment_name": self.experiment}
+        for key in ("code", "environment", "resources", "distribution"):
+            if key in trial:
+                job[key] = trial[key]
+        for key in ("inputs", "outputs", "compute", "tags", "description"):
+            if key in data:
+                job[key] = data[key]
+        if self.job.limits.trial_timeout:
+            job["limits"] = {"timeout": self.job.limits.trial_timeout}
+        return load_job_dict(job, name=str(self.job.source or "sweep.yml"), base_dir=self.job.base_dir)
+
+    def _watch(self, trial: _Trial, running, finished, say) -> bool:
+        """Forward the trial's log, read its metric, apply the policy; True once the trial is finished."""
+        handle = trial.submission.handle
+        outcome = handle.poll()
+        for chunk in handle.logs(trial.token, final=outcome is not None):
+            say("".join(f"[trial {trial.index}] {line}\n" for line in chunk.text.splitlines()))
+            trial.token = chunk.token
+        values = tuple(m.value for m in sorted(
+            self.engine.tracker.client.get_metric_history(trial.submission.run_id, self.metric),
+            key=lambda m: (m.step, m.timestamp)))
+        grew = len(values) > len(trial.values)
+        trial.values = values
+        if outcome is None and self.policy is not None and grew:
+            record = TrialRecord(trial.index, trial.params, "Running", values)
+            stop = self.policy.should_stop(record, self._history(running, finished))
+            if stop:
+                trial.stop_reason = stop
+                say(f"[trial {trial.index}] stopped: {stop}\n")
+                outcome = handle.cancel(stop)
+        if outcome is None:
+            return False
+        trial.result = self.engine.finalize(trial.submission, outcome)
+        if trial.stop_reason:
+            self.engine.tracker.record(self.engine.tracker.client.get_run(trial.submission.run_id)).set_tags(
+                {"mljobs.early_termination": trial.stop_reason})
+        if not trial.values and trial.result.status == "Completed":
+            logged = sorted(trial.result.metrics) or ["nothing"]
+            say(f"[trial {trial.index}] WARNING: never logged the primary metric '{self.metric}'; it logged: "
+                f"{', '.join(logged)}\n")
+        say(f"[trial {trial.index}] {trial.result.status}" + (f": {self.metric}={values[-1]:.6g}" if values else "") + "\n")
+        return True
+
+    def _history(self, running, finished) -> tuple[TrialRecord, ...]:
+        records = [TrialRecord(t.index, t.params, t.result.status if t.result else "Running", t.values)
+                   for t in (*finished, *running.values())]
+        return tuple(sorted(records, key=lambda r: r.index))
+
+    # -- the end ----------------------------------------------------------------------------------------------------
+    def _best(self, finished: list[_Trial]) -> _Trial | None:
+        scored = [t for t in finished if t.values and t.result and t.result.status == "Completed"]
+        if not scored:
+            return None
+        pick = max if self.goal == "maximize" else min
+        return pick(scored, key=lambda t: t.values[-1])
+
+    def _conclude(self, parent, finished, reason, say) -> SweepResult:
+        best = self._best(finished)
+        rows = [{"trial": t.index, "name": t.submission.name, "status": t.result.status if t.result else "Unknown",
+                 self.metric: t.values[-1] if t.values else None, "intervals": len(t.values),
+                 "stopped_by": t.stop_reason or "", **{f"param.{k}": _text(v) for k, v in t.params.items()}}
+                for t in sorted(finished, key=lambda t: t.index)]
+        parent.log_text(_csv(rows), "sweep/trials.csv")
+        silent = [t.index for t in finished if not t.values]
+        tags = {"mljobs.sweep.trials": str(len(finished))}
+        best_info = None
+        if best is not None:
+            best_info = {"trial": best.index, "name": best.submission.name, "run_id": best.submission.run_id,
+                         "value": best.values[-1], "params": best.params}
+            tags.update({"best_child_run_id": best.submission.run_id, "mljobs.best_trial": best.submission.name})
+            parent.log_params({f"best.{k}": _text(v) for k, v in best.params.items()})
+            self.engine.tracker.client.log_metric(parent.run_id, f"best_{self.metric}", best.values[-1])
+        if silent:
+            tags["mljobs.sweep.no_primary_metric"] = ",".join(map(str, silent))
+        parent.set_tags(tags)
+        _log_plots(parent, rows, self.metric, self.goal)
+        completed = [t for t in finished if t.result and t.result.status == "Completed"]
+        status = "Completed" if completed else "Failed"
+        why = reason if completed else (reason or "no trial completed")
+        parent.set_status(status, reason=why)
+        if best_info:
+            say(f"best: trial {best.index} ({best.submission.name}) {self.metric}={best.values[-1]:.6g} "
+                f"{json.dumps(best.params, default=str)}\n")
+        return SweepResult(self.name, status, parent.run_id, parent.experiment_id, best_info, rows, why)
+
+    def _progress(self, running, finished) -> str:
+        done = sum(1 for t in finished if t.result and t.result.status == "Completed")
+        stopped = sum(1 for t in finished if t.stop_reason)
+        failed = len(finished) - done - stopped
+        best = self._best(finished)
+        text = f"trials {len(finished)}/{self.total}: {done} done, {len(running)} running, {stopped} stopped"
+        text += f", {failed} failed" if failed else ""
+        return text + (f" | best {self.metric} {best.values[-1]:.6g} (trial {best.index})" if best else "")
+
+
+def _text(value) -> str:
+    return json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else str(value)
+
+
+def _csv(rows: list[dict]) -> str:
+    if not rows:
+        return ""
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def _log_plots(parent, rows: list[dict], metric: str, goal: str) -> None:
+    """Objective per trial with best-so-far, and each hyperparameter against the objective (when matplotlib is there)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    scored = [r for r in rows if r[metric] is not None]
+    if not scored:
+        return
+    figure, axis = plt.subplots(figsize=(6, 4))
+    xs = [r["trial"] for r in scored]
+    ys = [r[metric] for r in scored]
+    best, running_best = [], None
+    for y in ys:
+        running_best = y if running_best is None else (max if goal == "maximize" else min)(running_best, y)
+        best.append(running_best)
+    axis.scatter(xs, ys, label=metric)
+    axis.step(xs, best, where="post", label="best so far")
+    axis.set_xlabel("trial")
+    axis.set_ylabel(metric)
+    axis.legend()
+    parent.client.log_figure(parent.run_id, figure, "sweep/objective.png")
+    plt.close(figure)
+    params = [k for k in scored[0] if k.startswith("param.")]
+    if params:
+        figure, axes = plt.subplots(1, len(params), figsize=(4 * len(params), 3.5), squeeze=False)
+        for axis, key in zip(axes[0], params):
+            values = [r[key] for r in scored]
+            try:
+                values = [float(v) for v in values]
+            except ValueError:
+                pass
+            axis.scatter(values, ys)
+            axis.set_xlabel(key[len("param."):])
+            axis.set_ylabel(metric)
+        figure.tight_layout()
+        parent.client.log_figure(parent.run_id, figure, "sweep/hyperparameters.png")
+        plt.close(figure)
