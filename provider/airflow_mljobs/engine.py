@@ -342,6 +342,12 @@ class Engine:
         if status not in T.TERMINAL:
             raise SubmitError(f"job '{name}' is {status}; download waits for it to end")
         record = self.tracker.record(run)
+        if run.data.tags.get(T.JOB_TYPE) == "sweep":  # as az ml does: the best trial's files, the sweep's own aside
+            best = run.data.tags.get("mljobs.best_trial")
+            if best is None:
+                raise SubmitError(f"sweep '{name}' has no best trial to download")
+            written = [record.download(item, destination / "hd-artifacts") for item in record.artifacts()]
+            return written + self.download(best, destination, everything=everything, output_name=output_name)
         top = {a.rsplit("/", 1)[-1] for a in record.artifacts()}
         written = []
         if output_name is not None:

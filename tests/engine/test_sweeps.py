@@ -1,0 +1,130 @@
+"""Sweep jobs from the engine: real trials, a real MLflow store, parent and child runs, policies at work."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from airflow_mljobs.sweeps import SweepRunner
+from airflow_mljobs.tracking import tags as T
+from tests.helpers import JOBS
+
+CURVE = """
+import argparse, time
+import mlflow
+parser = argparse.ArgumentParser()
+parser.add_argument("--quality", type=float)
+parser.add_argument("--epochs", type=int, default=6)
+args = parser.parse_args()
+for epoch in range(1, args.epochs + 1):
+    mlflow.log_metric("score", args.quality * epoch / args.epochs, step=epoch)
+    time.sleep(0.4)
+"""
+
+
+def sweep_file(project, policy="", algorithm="{type: random, seed: 5}", space=None, total=4, concurrency=2,
+               command="python curve.py --quality ${{search_space.quality}}"):
+    space = space or "quality: {type: choice, values: [0.1, 0.9, 0.5, 0.95]}"
+    return project(f"""
+        type: sweep
+        trial:
+          command: {command}
+          code: src
+        sampling_algorithm: {algorithm}
+        search_space:
+          {space}
+        objective: {{goal: maximize, primary_metric: score}}
+        limits: {{max_total_trials: {total}, max_concurrent_trials: {concurrency}}}
+        {policy}
+    """, {"src/curve.py": CURVE}, name="sweep.yml")
+
+
+def children(engine, result):
+    return engine.tracker.list_jobs(parent_run_id=result.run_id, max_results=100)
+
+
+def test_parent_and_child_runs_and_the_best_trial(engine, project, unique):
+    name = unique("sweep")
+    lines = []
+    result = SweepRunner(engine, engine.load(sweep_file(project, algorithm="grid")), name=name).run(write=lines.append)
+    assert result.status == "Completed"
+    runs = children(engine, result)
+    assert sorted(r.data.tags[T.JOB_NAME] for r in runs) == [f"{name}_{i}" for i in range(4)]
+    assert all(r.data.tags["mlflow.parentRunId"] == result.run_id for r in runs)
+    assert sorted(float(r.data.params["quality"]) for r in runs) == [0.1, 0.5, 0.9, 0.95]  # the grid, exactly
+    parent = engine.tracker.client.get_run(result.run_id)
+    best_run = engine.tracker.client.get_run(parent.data.tags["best_child_run_id"])
+    assert best_run.data.params["quality"] == "0.95"
+    assert parent.data.metrics["best_score"] == pytest.approx(0.95)
+    assert parent.data.params["best.quality"] == "0.95"
+    assert parent.data.tags[T.JOB_TYPE] == "sweep" and parent.data.tags[T.STATUS] == "Completed"
+    record = engine.tracker.record(parent)
+    assert set(record.artifacts("sweep")) == {"sweep/trials.csv", "sweep/objective.png", "sweep/hyperparameters.png"}
+    downloaded = engine.tracker.client.download_artifacts(result.run_id, "sweep/trials.csv", str(engine.home / "dl"))
+    table = list(csv.DictReader(io.StringIO(open(downloaded).read())))
+    assert len(table) == 4 and {row["status"] for row in table} == {"Completed"}
+    assert result.best["params"] == {"quality": 0.95}
+    assert any("[trial 0] started" in line for line in lines)
+    experiment = engine.tracker.client.get_experiment(result.experiment_id).name
+    assert [j["name"] for j in engine.list(experiment=experiment) if j["type"] == "sweep"][0] == name
+    target = engine.home / f"download-{name}"
+    engine.download(name, target)  # the best trial's files; the sweep's own under hd-artifacts/
+    assert (target / "artifacts" / "user_logs" / "std_log.txt").is_file()
+    assert (target / "hd-artifacts" / "sweep" / "trials.csv").is_file()
+
+
+def test_median_stopping_cancels_poor_trials_and_the_sweep_goes_on(engine, project, unique):
+    path = sweep_file(project, policy="early_termination: {type: median_stopping, evaluation_interval: 1, delay_evaluation: 2}",
+                      algorithm="grid", concurrency=4)
+    result = SweepRunner(engine, engine.load(path), name=unique("median")).run()
+    assert result.status == "Completed"
+    by_quality = {float(r.data.params["quality"]): r for r in children(engine, result)}
+    stopped = by_quality[0.1]
+    assert stopped.data.tags[T.STATUS] == "Canceled"
+    assert "median stopping policy" in stopped.data.tags["mljobs.early_termination"]
+    assert "median stopping policy" in stopped.data.tags[T.REASON]
+    assert by_quality[0.95].data.tags[T.STATUS] == "Completed"
+    assert result.best["params"] == {"quality": 0.95}
+
+
+def test_a_trial_that_never_logs_the_primary_metric_is_reported(engine, project, unique):
+    path = sweep_file(project, command="python -c \"import mlflow; mlflow.log_metric('other', 1)\" # ${{search_space.quality}}",
+                      total=2)
+    lines = []
+    result = SweepRunner(engine, engine.load(path), name=unique("silent")).run(write=lines.append)
+    text = "".join(lines)
+    assert "never logged the primary metric 'score'; it logged: other" in text
+    parent = engine.tracker.client.get_run(result.run_id)
+    assert parent.data.tags["mljobs.sweep.no_primary_metric"] == "0,1"
+    assert result.status == "Completed" and result.best is None
+
+
+def test_seed_2021_sweep_runs_unchanged_on_local(engine, unique):
+    document = engine.load(JOBS / "seed-2021-05" / "job-sweep.yml", ["max_total_trials=3"])
+    result = SweepRunner(engine, document, name=unique("seed-sweep")).run()
+    assert result.status == "Completed"
+    runs = children(engine, result)
+    assert len(runs) == 3 and all("test-multi_logloss" in r.data.metrics for r in runs)
+    assert {"learning_rate", "boosting"} <= set(runs[0].data.params)
+    assert result.best["value"] == min(r.data.metrics["test-multi_logloss"] for r in runs)  # goal: minimize
+
+
+def test_cli_sweep_stream_and_list_children(project, unique, workspace):
+    path = sweep_file(project, total=2)
+    env = {**os.environ, "MLJOBS_HOME": str(workspace)}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    name = unique("cli-sweep")
+    result = subprocess.run([sys.executable, "-m", "airflow_mljobs.cli", "job", "create", "-f", str(path), "--name", name,
+                             "--stream"], capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "Best trial:" in result.stdout and "progress: trials 2/2: 2 done" in result.stderr
+    listed = subprocess.run([sys.executable, "-m", "airflow_mljobs.cli", "job", "list", "--include-children", "-o", "json"],
+                            capture_output=True, text=True, env=env, timeout=120)
+    names = {item["name"] for item in json.loads(listed.stdout)}
+    assert {name, f"{name}_0", f"{name}_1"} <= names
