@@ -72,3 +72,16 @@ def get_backend(name: str, settings: dict | None = None) -> Backend:
 
         return KubernetesBackend(settings)
     raise ValueError(f"unknown backend {name!r}")
+
+
+def mark_canceled(job_dir: str | Path, reason: str) -> None:
+    """Remember that the job was canceled, and why, before anything is stopped (the first reason stays)."""
+    marker = Path(job_dir) / "canceled"
+    if not marker.exists():
+        marker.write_text(reason)
+
+
+def cancel_reason(job_dir: str | Path) -> str | None:
+    """Why the job was canceled, or None when it was not."""
+    marker = Path(job_dir) / "canceled"
+    return (marker.read_text() or "canceled") if marker.exists() else None

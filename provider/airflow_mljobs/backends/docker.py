@@ -20,7 +20,7 @@ from typing import Callable, Iterator
 
 from ..plan import ExecutionPlan
 from ..spec import SubmitError
-from .base import LogChunk, Outcome
+from .base import LogChunk, Outcome, cancel_reason, mark_canceled
 from .docker_args import gpu_request, parse_docker_args, size_in_bytes
 from .logs import read_available
 
@@ -189,11 +189,11 @@ class DockerHandle:
             return None
 
     def poll(self, wait: float = 0.0) -> Outcome | None:
-        marker = Path(self.job_dir) / "canceled"
+        canceled = cancel_reason(self.job_dir)
         states = {c.rank: self._state(c) for c in self.containers}
         running = [c for c in self.containers if states[c.rank] and states[c.rank]["Status"] in ("created", "running", "restarting")]
-        if marker.exists() and not running:
-            return Outcome("Canceled", None, marker.read_text() or "canceled")
+        if canceled and not running:
+            return Outcome("Canceled", None, canceled)
         failed = {r: s for r, s in states.items() if s is None or (s["Status"] == "exited" and s["ExitCode"] != 0)}
         if failed and running:
             self._stop(running)
@@ -224,9 +224,7 @@ class DockerHandle:
             pass
 
     def cancel(self, reason: str = "canceled") -> Outcome:
-        marker = Path(self.job_dir) / "canceled"
-        if not marker.exists():
-            marker.write_text(reason)
+        mark_canceled(self.job_dir, reason)
         self._stop(self.containers)
         return self.poll() or Outcome("Canceled", None, reason)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ..plan import ExecutionPlan
-from .base import LogChunk, Outcome
+from .base import LogChunk, Outcome, cancel_reason, mark_canceled
 from .logs import read_available
 
 KILL_GRACE_SECONDS = float(os.environ.get("MLJOBS_KILL_GRACE", "10"))
@@ -113,7 +113,7 @@ class LocalHandle:
         """The outcome once every rank has ended, else None; `wait` blocks up to that long for an exit."""
         if wait > 0:
             self._wait_for_exit(wait)
-        marker = Path(self.job_dir) / "canceled"
+        canceled = cancel_reason(self.job_dir)
         codes = {}
         running = []
         for rank in self.ranks:
@@ -122,8 +122,8 @@ class LocalHandle:
                 running.append(rank)
             else:
                 codes[rank.rank] = code
-        if marker.exists() and not running:
-            return Outcome("Canceled", None, marker.read_text() or "canceled")
+        if canceled and not running:
+            return Outcome("Canceled", None, canceled)
         failed = {r: c for r, c in codes.items() if c != 0}
         if failed and running:  # one rank failed: the others cannot finish without it
             self._stop(running)
@@ -155,9 +155,7 @@ class LocalHandle:
         """The processes write their log files themselves: nothing to copy."""
 
     def cancel(self, reason: str = "canceled") -> Outcome:
-        marker = Path(self.job_dir) / "canceled"
-        if not marker.exists():
-            marker.write_text(reason)
+        mark_canceled(self.job_dir, reason)
         self._stop(self.ranks)
         return self.poll() or Outcome("Canceled", None, reason)
 
@@ -175,11 +173,7 @@ class LocalHandle:
             except psutil.Error:
                 pass
             _kill_group(rank.pid, signal.SIGTERM)
-        for victim in victims:
-            try:
-                victim.terminate()
-            except psutil.Error:
-                pass
+        _signal_all(victims, "terminate")
         deadline = time.time() + KILL_GRACE_SECONDS
         while time.time() < deadline and any(_group_alive(r.pid) for r in ranks):
             for child in self._children.values():
@@ -187,11 +181,7 @@ class LocalHandle:
             time.sleep(0.05)
         for rank in ranks:
             _kill_group(rank.pid, signal.SIGKILL)
-        for victim in victims:
-            try:
-                victim.kill()
-            except psutil.Error:
-                pass
+        _signal_all(victims, "kill")
         for child in self._children.values():
             try:
                 child.wait(timeout=5)
@@ -202,6 +192,17 @@ class LocalHandle:
     def logs(self, since: dict | None = None, *, final: bool = False) -> Iterator[LogChunk]:
         files = {r.rank: Path(self.job_dir) / r.log for r in self.ranks}
         return read_available(files, since or {}, final=final, prefix=len(files) > 1)
+
+
+def _signal_all(processes, method: str) -> None:
+    """`terminate` or `kill` each psutil process, ignoring the ones that are gone already."""
+    import psutil
+
+    for process in processes:
+        try:
+            getattr(process, method)()
+        except psutil.Error:
+            pass
 
 
 def _environment(env: dict[str, str]) -> dict[str, str]:
