@@ -117,7 +117,7 @@ class Engine:
         if not isinstance(job, CommandJob):
             raise SubmitError("sweep jobs are run by the sweep engine, not as a single command")
         target = computes.resolve(job.compute, self.home)
-        backend = get_backend(computes.backend_name(target), target.settings)
+        backend = get_backend(computes.backend_name(target))
         name = name or job.name or generate_name()
         env = tracking_env or {"MLFLOW_TRACKING_URI": self.config.tracking_uri, "MLFLOW_RUN_ID": "<created at submit>",
                                "MLFLOW_EXPERIMENT_ID": "<created at submit>"}
@@ -128,10 +128,11 @@ class Engine:
     # -- submit ------------------------------------------------------------------------------------------------
     def submit(self, document: Document, *, name: str | None = None, experiment_name: str | None = None,
                tags: dict[str, str] | None = None, parent_run_id: str | None = None,
-               log: Callable[[str], None] | None = None) -> Submission:
+               log: Callable[[str], None] | None = None, compute_settings: dict | None = None) -> Submission:
         """Start the job (or attach to the running job of that name) and return once it runs.
 
-        `log` receives what happens before the job starts (an image build, for containers).
+        `log` receives what happens before the job starts (an image build, for containers);
+        `compute_settings` go over the compute's own (an Airflow docker connection's engine URL, for example).
         """
         job = document.model
         name = name or job.name or generate_name()
@@ -147,7 +148,7 @@ class Engine:
             document = dataclasses.replace(document, model=job)
         draft = self.plan(document, name=name)
         target = computes.resolve(job.compute, self.home)
-        backend = get_backend(draft.backend, target.settings)
+        backend = get_backend(draft.backend, {**target.settings, **(compute_settings or {})})
         job_dir = self.job_dir(name)
         staged = prepare_job_folder(draft, job_dir, self.home / "cache", links=backend.links_inputs,
                                     fetch_mlflow=lambda uri, dst: self.tracker.download_uri(uri, dst))

@@ -139,3 +139,18 @@ def test_lightgbm_example_dag_runs_on_local_and_in_docker(example_airflow, docke
     from airflow_mljobs.tracking.server import stop_server
 
     stop_server(example_airflow.mljobs_home)
+
+
+def test_docker_connection_names_the_engine(test_airflow, docker_engine):
+    import json
+
+    env = {**test_airflow.env,
+           "AIRFLOW_CONN_DOCKER_ENGINE": json.dumps({"conn_type": "docker", "host": "unix:///var/run/docker.sock"})}
+    result = subprocess.run([AIRFLOW, "dags", "test", "mljobs_docker_connection"], env=env, capture_output=True,
+                            text=True, timeout=600, cwd=test_airflow.root)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    engine = test_airflow.engine()
+    (run,) = _runs(engine, "airflow-docker-connection", "mljobs_docker_connection")
+    handle = json.loads((engine.job_dir(run.data.tags[T.JOB_NAME]) / "handle.json").read_text())["handle"]
+    assert handle["docker_url"] == "unix:///var/run/docker.sock"
+    assert "on the engine of the connection" in (result.stdout + result.stderr)

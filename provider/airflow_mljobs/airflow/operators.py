@@ -44,6 +44,7 @@ class CommandJobOperator(ResumableJobMixin, BaseOperator):
         poll_interval: seconds between status checks while deferred.
         on_finish: `delete` (default), `delete_on_success` or `keep` the job's containers after it ends.
         durable: store the job's identity so that a retry after a crash reattaches (default True).
+        docker_conn_id: an Airflow docker connection naming the Docker engine to run container jobs on.
     """
 
     template_fields: Sequence[str] = ("job", "overrides", "inputs", "compute", "job_name", "experiment_name")
@@ -55,7 +56,8 @@ class CommandJobOperator(ResumableJobMixin, BaseOperator):
                  compute: str | None = None, name: str | None = None, experiment_name: str | None = None,
                  mlflow_conn_id: str = MlflowHook.default_conn_name,
                  deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
-                 poll_interval: float = 5.0, on_finish: str = "delete", durable: bool = True, **kwargs: Any) -> None:
+                 poll_interval: float = 5.0, on_finish: str = "delete", durable: bool = True,
+                 docker_conn_id: str | None = None, **kwargs: Any) -> None:
         super().__init__(durable=durable, **kwargs)
         if on_finish not in ("delete", "delete_on_success", "keep"):
             raise ValueError(f"on_finish={on_finish!r} is not delete, delete_on_success or keep")
@@ -69,6 +71,7 @@ class CommandJobOperator(ResumableJobMixin, BaseOperator):
         self.deferrable = deferrable
         self.poll_interval = poll_interval
         self.on_finish = on_finish
+        self.docker_conn_id = docker_conn_id
         self._submission = None
         self._result = None
         self._engine = None
@@ -97,7 +100,8 @@ class CommandJobOperator(ResumableJobMixin, BaseOperator):
             self.log.info("job %s completed in an earlier try; collecting its result", earlier)
             return {"name": earlier}
         self._submission = engine.submit(document, name=self._name_for(context), experiment_name=self.experiment_name,
-                                         tags=airflow_tags(context), log=_LineLogger(self.log))
+                                         tags=airflow_tags(context), log=_LineLogger(self.log),
+                                         compute_settings=self._compute_settings())
         self.log.info("job %s: MLflow run %s%s", self._submission.name, self._submission.run_id,
                       " (attached to the running job)" if self._submission.reattached else "")
         for note in self._submission.notes:
@@ -178,6 +182,17 @@ class CommandJobOperator(ResumableJobMixin, BaseOperator):
         return self._result.to_dict()
 
     # -- helpers ----------------------------------------------------------------------------------------------------
+    def _compute_settings(self) -> dict:
+        """The Docker engine of `docker_conn_id` (host `unix:///...` or `tcp://...`, or a host and a port)."""
+        if not self.docker_conn_id:
+            return {}
+        from airflow.sdk import BaseHook
+
+        conn = BaseHook.get_connection(self.docker_conn_id)
+        host = conn.host or ""
+        url = host if "://" in host else f"tcp://{host}:{conn.port or 2375}"
+        return {"docker_url": url}
+
     def _finish(self, result) -> None:
         self._result = result
         if result.status != "Completed":

@@ -56,3 +56,11 @@ with DAG(dag_id="mljobs_deferrable", schedule=None, catchup=False):
         deferrable=True,
         poll_interval=0.5,
     )
+
+with DAG(dag_id="mljobs_docker_connection", schedule=None, catchup=False):
+    CommandJobOperator(
+        task_id="train",
+        job={"command": "echo on the engine of the connection", "environment": {"image": "python:3.11-slim"},
+             "compute": "docker", "experiment_name": "airflow-docker-connection"},
+        docker_conn_id="docker_engine",
+    )
