@@ -409,8 +409,12 @@ def _input_overrides(document: Document, inputs: dict) -> dict:
 
 
 def _merge_overrides(overrides, inputs: dict | None, compute: str | None) -> list[str] | None:
-    """One list of `KEY=VALUE` overrides; Python values are written as JSON so they read back the same."""
-    merged = [f"{k}={json.dumps(v)}" for k, v in overrides.items()] if isinstance(overrides, dict) else list(overrides or [])
+    """One list of `KEY=VALUE` overrides. Python values are written as JSON so they read back the same; a string
+    is read as `--set` reads it (JSON when it parses: a rendered template "4" is the number 4)."""
+    if isinstance(overrides, dict):
+        merged = [f"{k}={v}" if isinstance(v, str) else f"{k}={json.dumps(v)}" for k, v in overrides.items()]
+    else:
+        merged = list(overrides or [])
     merged += [f"inputs.{k}={json.dumps(v)}" for k, v in (inputs or {}).items()]
     if compute:
         merged.append(f"compute={json.dumps(compute)}")

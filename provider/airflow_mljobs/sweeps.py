@@ -2,9 +2,12 @@
 
 Trial `i` is the command job the sweep's `trial` describes, with `${{search_space.x}}` replaced by the values the
 sampler suggests for `i` (a function of the history and the seed), named `<sweep>_<i>` and recorded as a child
-run (`mlflow.parentRunId`) with its hyperparameters as params. While trials run, their primary metric is read
-from MLflow at every new value and the policy may stop them: a stopped trial is Canceled with the policy's
+run (`mlflow.parentRunId`) with its hyperparameters as params. While a trial runs, its primary metric is read
+from MLflow at every new value and the policy may stop it: a stopped trial is Canceled with the policy's
 reason, and the sweep goes on. The parent records the best trial, its value and parameters, and a summary.
+
+`Sweep` holds what one trial needs (so an Airflow task instance can run trial `i` on its own, reading the
+history from MLflow); `SweepRunner` runs a whole sweep in this process, for the CLI.
 """
 
 from __future__ import annotations
@@ -27,6 +30,41 @@ from .sweep.space import grid_points
 from .tracking import tags as T
 
 POLL_SECONDS = 0.5
+TRIAL_TAG = "mljobs.sweep.trial"
+PARAMS_TAG = "mljobs.sweep.params"
+STOP_TAG = "mljobs.early_termination"
+
+
+@dataclass(frozen=True)
+class TrialSummary:
+    """A trial as the sweep's record and its best-trial choice see it."""
+
+    index: int
+    name: str
+    run_id: str
+    params: dict
+    status: str
+    values: tuple = ()
+    stop_reason: str | None = None
+
+    def record(self) -> TrialRecord:
+        return TrialRecord(self.index, self.params, self.status, self.values)
+
+
+@dataclass
+class RunningTrial:
+    index: int
+    params: dict
+    submission: Submission
+    values: tuple = ()
+    token: dict = field(default_factory=dict)
+    result: JobResult | None = None
+    stop_reason: str | None = None
+
+    def summary(self) -> TrialSummary:
+        status = self.result.status if self.result else "Running"
+        return TrialSummary(self.index, self.submission.name, self.submission.run_id, self.params, status,
+                            self.values, self.stop_reason)
 
 
 @dataclass
@@ -44,20 +82,8 @@ class SweepResult:
                 "best": self.best, "trials": self.trials, "reason": self.reason}
 
 
-@dataclass
-class _Trial:
-    index: int
-    params: dict
-    submission: Submission
-    started: float
-    values: tuple = ()
-    token: dict = field(default_factory=dict)
-    result: JobResult | None = None
-    stop_reason: str | None = None
-
-
-class SweepRunner:
-    """Runs one sweep to its end with at most `max_concurrent_trials` trials at once."""
+class Sweep:
+    """One sweep's rules: how many trials, which parameters trial `i` gets, when a trial is stopped, which is best."""
 
     def __init__(self, engine: Engine, document: Document, *, name: str | None = None,
                  experiment_name: str | None = None, tags: dict | None = None) -> None:
@@ -70,32 +96,166 @@ class SweepRunner:
         self.metric = self.job.objective.primary_metric
         self.goal = self.job.objective.goal
         self.sampler = sampler_for(vars(self.job.sampling_algorithm), self.goal)
-        self.policy = policy_for(self._policy_spec(), self.goal)
+        policy = self.job.early_termination
+        self.policy = policy_for(None if policy is None else {k: v for k, v in vars(policy).items() if v is not None},
+                                 self.goal)
         total = self.job.limits.max_total_trials
         if self.job.sampling_algorithm.type == "grid":
             total = min(total, len(grid_points(self.job.search_space)))
         self.total = total
         self.concurrency = max(1, min(self.job.limits.max_concurrent_trials, total))
 
-    def _policy_spec(self) -> dict | None:
-        policy = self.job.early_termination
-        return None if policy is None else {k: v for k, v in vars(policy).items() if v is not None}
-
-    # -- the paragraph ------------------------------------------------------------------------------------------------
-    def run(self, write: Callable[[str], None] | None = None, progress: Callable[[str], None] | None = None) -> SweepResult:
+    # -- the parent -----------------------------------------------------------------------------------------------
+    def open_parent(self):
         tracker = self.engine.tracker
         if tracker.find_job(self.name) is not None:
             raise SubmitError(f"a job named '{self.name}' exists already; job names are unique, give another --name")
-        parent = tracker.create_job_run(self.experiment, self.name, {T.JOB_TYPE: "sweep", T.COMPUTE: self.job.compute or "local",
-                                                                     **self.tags})
+        parent = tracker.create_job_run(self.experiment, self.name,
+                                        {T.JOB_TYPE: "sweep", T.COMPUTE: self.job.compute or "local", **self.tags})
         parent.log_text(dump_yaml(self.document.data), "job.yml")
         parent.set_status("Running")
+        return parent
+
+    def parent(self):
+        run = self.engine.tracker.find_job(self.name)
+        if run is None:
+            raise SubmitError(f"no sweep named '{self.name}'")
+        return self.engine.tracker.record(run)
+
+    # -- trials ----------------------------------------------------------------------------------------------------
+    def start(self, index: int, parent_run_id: str, history: tuple[TrialRecord, ...],
+              say: Callable[[str], None], log: Callable[[str], None] | None = None) -> RunningTrial:
+        params = self.sampler.suggest(self.job.search_space, history, index)
+        name = f"{self.name}_{index}"
+        existing = self.engine.tracker.find_job(name)
+        if existing is not None:  # a retry of this trial: its parameters are the ones recorded then
+            params = json.loads(existing.data.tags.get(PARAMS_TAG, json.dumps(params)))
+        submission = self.engine.submit(self.trial_document(params), name=name, experiment_name=self.experiment,
+                                        tags={T.JOB_TYPE: "command", TRIAL_TAG: str(index),
+                                              PARAMS_TAG: json.dumps(params, sort_keys=True), **self.tags},
+                                        parent_run_id=parent_run_id, log=log)
+        if not submission.reattached:
+            record = self.engine.tracker.record(self.engine.tracker.client.get_run(submission.run_id))
+            record.log_params({k: _text(v) for k, v in params.items()})
+        say(f"[trial {index}] started {name}: {json.dumps(params, default=str)}\n")
+        return RunningTrial(index, params, submission)
+
+    def trial_document(self, params: dict) -> Document:
+        data = copy.deepcopy(self.document.data)
+        trial = data.pop("trial")
+        values = {f"search_space.{k}": _text(v) for k, v in params.items()}
+        variables = dict(trial.get("environment_variables") or {})
+        variables.update({f"AZUREML_SWEEP_{k}": _text(v) for k, v in params.items()})
+        job = {"type": "command", "command": render_only(trial["command"], "search_space.", values),
+               "environment_variables": variables, "experiment_name": self.experiment}
+        for key in ("code", "environment", "resources", "distribution"):
+            if key in trial:
+                job[key] = trial[key]
+        for key in ("inputs", "outputs", "compute", "tags", "description"):
+            if key in data:
+                job[key] = data[key]
+        if self.job.limits.trial_timeout:
+            job["limits"] = {"timeout": self.job.limits.trial_timeout}
+        return load_job_dict(job, name=str(self.job.source or "sweep.yml"), base_dir=self.job.base_dir)
+
+    def watch(self, trial: RunningTrial, history: Callable[[], tuple[TrialRecord, ...]],
+              say: Callable[[str], None]) -> bool:
+        """Forward the trial's log, read its metric, apply the policy; True once the trial is finished."""
+        handle = trial.submission.handle
+        outcome = handle.poll()
+        for chunk in handle.logs(trial.token, final=outcome is not None):
+            say("".join(f"[trial {trial.index}] {line}\n" for line in chunk.text.splitlines()))
+            trial.token = chunk.token
+        values = self.metric_values(trial.submission.run_id)
+        grew = len(values) > len(trial.values)
+        trial.values = values
+        if outcome is None and self.policy is not None and grew:
+            stop = self.policy.should_stop(TrialRecord(trial.index, trial.params, "Running", values), history())
+            if stop:
+                trial.stop_reason = stop
+                say(f"[trial {trial.index}] stopped: {stop}\n")
+                outcome = handle.cancel(stop)
+        if outcome is None:
+            return False
+        trial.result = self.engine.finalize(trial.submission, outcome)
+        if trial.stop_reason:
+            self.engine.tracker.record(self.engine.tracker.client.get_run(trial.submission.run_id)).set_tags(
+                {STOP_TAG: trial.stop_reason})
+        if not trial.values and trial.result.status == "Completed":
+            logged = sorted(trial.result.metrics) or ["nothing"]
+            say(f"[trial {trial.index}] WARNING: never logged the primary metric '{self.metric}'; it logged: "
+                f"{', '.join(logged)}\n")
+        say(f"[trial {trial.index}] {trial.result.status}" + (f": {self.metric}={values[-1]:.6g}" if values else "") + "\n")
+        return True
+
+    def metric_values(self, run_id: str) -> tuple:
+        history = self.engine.tracker.client.get_metric_history(run_id, self.metric)
+        return tuple(m.value for m in sorted(history, key=lambda m: (m.step, m.timestamp)))
+
+    def recorded_trials(self, parent_run_id: str) -> list[TrialSummary]:
+        """The trials as MLflow has them (what another task instance of the same sweep sees)."""
+        trials = []
+        for run in self.engine.tracker.list_jobs(parent_run_id=parent_run_id, max_results=1000):
+            tags = run.data.tags
+            if TRIAL_TAG not in tags:
+                continue
+            trials.append(TrialSummary(int(tags[TRIAL_TAG]), tags[T.JOB_NAME], run.info.run_id,
+                                       json.loads(tags.get(PARAMS_TAG, "{}")), tags.get(T.STATUS, "Running"),
+                                       self.metric_values(run.info.run_id), tags.get(STOP_TAG)))
+        return sorted(trials, key=lambda t: t.index)
+
+    # -- the end ------------------------------------------------------------------------------------------------
+    def best(self, trials: list[TrialSummary]) -> TrialSummary | None:
+        scored = [t for t in trials if t.values and t.status == "Completed"]
+        if not scored:
+            return None
+        pick = max if self.goal == "maximize" else min
+        return pick(scored, key=lambda t: t.values[-1])
+
+    def conclude(self, parent, trials: list[TrialSummary], reason: str | None, say: Callable[[str], None]) -> SweepResult:
+        best = self.best(trials)
+        rows = [{"trial": t.index, "name": t.name, "status": t.status, self.metric: t.values[-1] if t.values else None,
+                 "intervals": len(t.values), "stopped_by": t.stop_reason or "",
+                 **{f"param.{k}": _text(v) for k, v in t.params.items()}} for t in trials]
+        parent.log_text(_csv(rows), "sweep/trials.csv")
+        silent = [t.index for t in trials if not t.values]
+        tags = {"mljobs.sweep.trials": str(len(trials))}
+        best_info = None
+        if best is not None:
+            best_info = {"trial": best.index, "name": best.name, "run_id": best.run_id, "value": best.values[-1],
+                         "params": best.params}
+            tags.update({"best_child_run_id": best.run_id, "mljobs.best_trial": best.name})
+            parent.log_params({f"best.{k}": _text(v) for k, v in best.params.items()})
+            self.engine.tracker.client.log_metric(parent.run_id, f"best_{self.metric}", best.values[-1])
+        if silent:
+            tags["mljobs.sweep.no_primary_metric"] = ",".join(map(str, silent))
+        parent.set_tags(tags)
+        _log_plots(parent, rows, self.metric, self.goal)
+        completed = [t for t in trials if t.status == "Completed"]
+        status = "Completed" if completed else "Failed"
+        why = reason if completed else (reason or "no trial completed")
+        parent.set_status(status, reason=why)
+        if best_info:
+            say(f"best: trial {best.index} ({best.name}) {self.metric}={best.values[-1]:.6g} "
+                f"{json.dumps(best.params, default=str)}\n")
+        return SweepResult(self.name, status, parent.run_id, parent.experiment_id, best_info, rows, why)
+
+
+class SweepRunner(Sweep):
+    """Runs one sweep to its end in this process, with at most `max_concurrent_trials` trials at once."""
+
+    def run(self, write: Callable[[str], None] | None = None, progress: Callable[[str], None] | None = None) -> SweepResult:
+        parent = self.open_parent()
         say = write or (lambda text: None)
         started_at = time.time()
-        running: dict[int, _Trial] = {}
-        finished: list[_Trial] = []
+        running: dict[int, RunningTrial] = {}
+        finished: list[RunningTrial] = []
         next_index = 0
         reason = None
+
+        def history() -> tuple[TrialRecord, ...]:
+            return tuple(sorted((t.summary().record() for t in (*finished, *running.values())), key=lambda r: r.index))
+
         try:
             while next_index < self.total or running:
                 if self.job.limits.timeout and time.time() - started_at > self.job.limits.timeout:
@@ -104,13 +264,10 @@ class SweepRunner:
                         trial.submission.handle.cancel(reason)
                     self.total = next_index
                 while len(running) < self.concurrency and next_index < self.total:
-                    trial = self._start(next_index, parent.run_id, running, finished, say)
-                    if trial is not None:
-                        running[trial.index] = trial
+                    running[next_index] = self.start(next_index, parent.run_id, history(), say)
                     next_index += 1
                 for index in list(running):
-                    trial = running[index]
-                    if self._watch(trial, running, finished, say):
+                    if self.watch(running[index], history, say):
                         finished.append(running.pop(index))
                 if progress:
                     progress(self._progress(running, finished))
@@ -122,120 +279,15 @@ class SweepRunner:
                 self.engine.finalize(trial.submission)
             parent.set_status("Canceled", reason="the sweep was canceled")
             raise
-        return self._conclude(parent, finished, reason, say)
-
-    # -- trials -----------------------------------------------------------------------------------------------------
-    def _start(self, index, parent_run_id, running, finished, say) -> _Trial | None:
-        history = self._history(running, finished)
-        params = self.sampler.suggest(self.job.search_space, history, index)
-        document = self._trial_document(params)
-        name = f"{self.name}_{index}"
-        submission = self.engine.submit(document, name=name, experiment_name=self.experiment,
-                                        tags={T.JOB_TYPE: "command", "mljobs.sweep.trial": str(index), **self.tags},
-                                        parent_run_id=parent_run_id)
-        record = self.engine.tracker.record(self.engine.tracker.client.get_run(submission.run_id))
-        record.log_params({k: _text(v) for k, v in params.items()})
-        say(f"[trial {index}] started {name}: {json.dumps(params, default=str)}\n")
-        return _Trial(index, params, submission, time.time())
-
-    def _trial_document(self, params: dict) -> Document:
-        data = copy.deepcopy(self.document.data)
-        trial = data.pop("trial")
-        values = {f"search_space.{k}": _text(v) for k, v in params.items()}
-        command = render_only(trial["command"], "search_space.", values)
-        variables = dict(trial.get("environment_variables") or {})
-        variables.update({f"AZUREML_SWEEP_{k}": _text(v) for k, v in params.items()})
-        job = {"type": "command", "command": command, "environment_variables": variables,
-               "experiment_name": self.experiment}
-        for key in ("code", "environment", "resources", "distribution"):
-            if key in trial:
-                job[key] = trial[key]
-        for key in ("inputs", "outputs", "compute", "tags", "description"):
-            if key in data:
-                job[key] = data[key]
-        if self.job.limits.trial_timeout:
-            job["limits"] = {"timeout": self.job.limits.trial_timeout}
-        return load_job_dict(job, name=str(self.job.source or "sweep.yml"), base_dir=self.job.base_dir)
-
-    def _watch(self, trial: _Trial, running, finished, say) -> bool:
-        """Forward the trial's log, read its metric, apply the policy; True once the trial is finished."""
-        handle = trial.submission.handle
-        outcome = handle.poll()
-        for chunk in handle.logs(trial.token, final=outcome is not None):
-            say("".join(f"[trial {trial.index}] {line}\n" for line in chunk.text.splitlines()))
-            trial.token = chunk.token
-        values = tuple(m.value for m in sorted(
-            self.engine.tracker.client.get_metric_history(trial.submission.run_id, self.metric),
-            key=lambda m: (m.step, m.timestamp)))
-        grew = len(values) > len(trial.values)
-        trial.values = values
-        if outcome is None and self.policy is not None and grew:
-            record = TrialRecord(trial.index, trial.params, "Running", values)
-            stop = self.policy.should_stop(record, self._history(running, finished))
-            if stop:
-                trial.stop_reason = stop
-                say(f"[trial {trial.index}] stopped: {stop}\n")
-                outcome = handle.cancel(stop)
-        if outcome is None:
-            return False
-        trial.result = self.engine.finalize(trial.submission, outcome)
-        if trial.stop_reason:
-            self.engine.tracker.record(self.engine.tracker.client.get_run(trial.submission.run_id)).set_tags(
-                {"mljobs.early_termination": trial.stop_reason})
-        if not trial.values and trial.result.status == "Completed":
-            logged = sorted(trial.result.metrics) or ["nothing"]
-            say(f"[trial {trial.index}] WARNING: never logged the primary metric '{self.metric}'; it logged: "
-                f"{', '.join(logged)}\n")
-        say(f"[trial {trial.index}] {trial.result.status}" + (f": {self.metric}={values[-1]:.6g}" if values else "") + "\n")
-        return True
-
-    def _history(self, running, finished) -> tuple[TrialRecord, ...]:
-        records = [TrialRecord(t.index, t.params, t.result.status if t.result else "Running", t.values)
-                   for t in (*finished, *running.values())]
-        return tuple(sorted(records, key=lambda r: r.index))
-
-    # -- the end ----------------------------------------------------------------------------------------------------
-    def _best(self, finished: list[_Trial]) -> _Trial | None:
-        scored = [t for t in finished if t.values and t.result and t.result.status == "Completed"]
-        if not scored:
-            return None
-        pick = max if self.goal == "maximize" else min
-        return pick(scored, key=lambda t: t.values[-1])
-
-    def _conclude(self, parent, finished, reason, say) -> SweepResult:
-        best = self._best(finished)
-        rows = [{"trial": t.index, "name": t.submission.name, "status": t.result.status if t.result else "Unknown",
-                 self.metric: t.values[-1] if t.values else None, "intervals": len(t.values),
-                 "stopped_by": t.stop_reason or "", **{f"param.{k}": _text(v) for k, v in t.params.items()}}
-                for t in sorted(finished, key=lambda t: t.index)]
-        parent.log_text(_csv(rows), "sweep/trials.csv")
-        silent = [t.index for t in finished if not t.values]
-        tags = {"mljobs.sweep.trials": str(len(finished))}
-        best_info = None
-        if best is not None:
-            best_info = {"trial": best.index, "name": best.submission.name, "run_id": best.submission.run_id,
-                         "value": best.values[-1], "params": best.params}
-            tags.update({"best_child_run_id": best.submission.run_id, "mljobs.best_trial": best.submission.name})
-            parent.log_params({f"best.{k}": _text(v) for k, v in best.params.items()})
-            self.engine.tracker.client.log_metric(parent.run_id, f"best_{self.metric}", best.values[-1])
-        if silent:
-            tags["mljobs.sweep.no_primary_metric"] = ",".join(map(str, silent))
-        parent.set_tags(tags)
-        _log_plots(parent, rows, self.metric, self.goal)
-        completed = [t for t in finished if t.result and t.result.status == "Completed"]
-        status = "Completed" if completed else "Failed"
-        why = reason if completed else (reason or "no trial completed")
-        parent.set_status(status, reason=why)
-        if best_info:
-            say(f"best: trial {best.index} ({best.submission.name}) {self.metric}={best.values[-1]:.6g} "
-                f"{json.dumps(best.params, default=str)}\n")
-        return SweepResult(self.name, status, parent.run_id, parent.experiment_id, best_info, rows, why)
+        summaries = sorted((t.summary() for t in finished), key=lambda t: t.index)
+        return self.conclude(parent, summaries, reason, say)
 
     def _progress(self, running, finished) -> str:
-        done = sum(1 for t in finished if t.result and t.result.status == "Completed")
-        stopped = sum(1 for t in finished if t.stop_reason)
-        failed = len(finished) - done - stopped
-        best = self._best(finished)
+        summaries = [t.summary() for t in finished]
+        done = sum(1 for t in summaries if t.status == "Completed")
+        stopped = sum(1 for t in summaries if t.stop_reason)
+        failed = len(summaries) - done - stopped
+        best = self.best(summaries)
         text = f"trials {len(finished)}/{self.total}: {done} done, {len(running)} running, {stopped} stopped"
         text += f", {failed} failed" if failed else ""
         return text + (f" | best {self.metric} {best.values[-1]:.6g} (trial {best.index})" if best else "")

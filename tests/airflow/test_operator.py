@@ -85,3 +85,9 @@ def test_importing_the_operators_pulls_in_no_heavy_client():
             "heavy = [m for m in ('mlflow', 'docker', 'kubernetes', 'optuna') if m in sys.modules]; print(heavy)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.stdout.strip() == "[]", result.stdout + result.stderr
+
+
+def test_bindings_in_a_job_mapping_survive_jinja(test_airflow):
+    result = test_airflow.dags_test("mljobs_bindings_in_a_mapping")
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    assert "hello bindings from airflow" in result.stdout + result.stderr

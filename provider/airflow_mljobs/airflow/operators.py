@@ -29,7 +29,16 @@ ACTIVE = ("NotStarted", "Queued", "Preparing", "Running", "Finalizing", "Ended")
 TERMINAL = ("Completed", "Failed", "Canceled")
 
 
-class CommandJobOperator(ResumableJobMixin, BaseOperator):
+class BindingsSurviveJinja:
+    """Azure's `${{inputs.x}}` would be read by Jinja as `{{inputs.x}}`: keep it as written, template the rest."""
+
+    def render_template(self, content, context, jinja_env=None, seen_oids=None):
+        if isinstance(content, str) and "${{" in content:
+            content = content.replace("${{", "${{ '{{' }}")  # Jinja prints '{{' there: the binding comes out whole
+        return super().render_template(content, context, jinja_env, seen_oids)
+
+
+class CommandJobOperator(BindingsSurviveJinja, ResumableJobMixin, BaseOperator):
     """Run an Azure ML command job YAML on local, docker or kubernetes compute; return its result as XCom.
 
     Args:
@@ -91,8 +100,8 @@ class CommandJobOperator(ResumableJobMixin, BaseOperator):
     def submit_job(self, context) -> dict:
         """Start the job (or attach to the one an earlier try left running); its identity is stored at once."""
         engine = self.engine
-        document = engine.load(self._job_source(), self.overrides, inputs=self.inputs, compute=self.compute,
-                               base_dir=self._dag_folder())
+        document = user_errors_fail(lambda: engine.load(self._job_source(), self.overrides, inputs=self.inputs,
+                                                        compute=self.compute, base_dir=self._dag_folder()))
         for warning in document.warnings:
             self.log.warning("%s", warning)
         earlier = self._completed_earlier(context)
@@ -249,6 +258,18 @@ class CommandJobOperator(ResumableJobMixin, BaseOperator):
             if run is not None and run.data.tags.get("mljobs.status") == "Completed":
                 return name
         return None
+
+
+def user_errors_fail(load):
+    """Load a job; a mistake in it fails the task at once (no retry can fix it), with every located problem."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from ..spec import SpecError
+
+    try:
+        return load()
+    except SpecError as error:
+        raise AirflowFailException(f"the job is invalid:\n{error}") from None
 
 
 class _LineLogger:

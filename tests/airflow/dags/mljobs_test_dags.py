@@ -64,3 +64,18 @@ with DAG(dag_id="mljobs_docker_connection", schedule=None, catchup=False):
              "compute": "docker", "experiment_name": "airflow-docker-connection"},
         docker_conn_id="docker_engine",
     )
+
+from airflow_mljobs.airflow.sweep import sweep_job  # noqa: E402
+
+with DAG(dag_id="mljobs_bad_sweep", schedule=None, catchup=False):
+    sweep_job("tune", max_concurrent_trials=1, job={
+        "type": "sweep", "trial": {"command": "echo ${{search_space.x}}"}, "sampling_algorithm": "random",
+        "search_space": {"x": {"type": "choice", "values": [1]}},
+        "objective": {"goal": "maximize", "primary_metrc": "m"}})
+
+with DAG(dag_id="mljobs_bindings_in_a_mapping", schedule=None, catchup=False, params={"who": "airflow"}):
+    CommandJobOperator(
+        task_id="greet",
+        job={"command": "echo hello ${{inputs.who}} from {{ params.who }}", "inputs": {"who": "bindings"},
+             "experiment_name": "airflow-tests"},
+    )

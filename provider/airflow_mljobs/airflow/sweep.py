@@ -1,0 +1,155 @@
+"""Sweep jobs in Airflow: every trial a dynamically mapped task instance a user can see, retry and read.
+
+    tune = sweep_job("tune", job="jobs/iris/job-sweep.yml", inputs={"iris_csv": "{{ ti.xcom_pull('extract') }}"})
+    extract_task >> tune
+    retrain(tune.best.output)        # {"params": ..., "value": ..., "run_id": ..., "metric": ...}
+
+`sweep_job` makes a task group of three: `start` opens the sweep's parent run and returns the trial indexes;
+`trial` is mapped over them (named by its hyperparameters, at most `max_concurrent_trials` at once) and each
+instance asks the sampler for its parameters when it starts (from the history in MLflow, running trials
+pending), runs its trial job, and applies the early-termination policy to it as its metric arrives; `best`
+records the best trial on the parent and returns it.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from airflow.sdk import BaseOperator, TaskGroup
+from airflow.sdk.exceptions import AirflowException
+
+from .hooks import MlflowHook
+from .operators import BindingsSurviveJinja, _LineLogger, airflow_tags, user_errors_fail
+
+POLL_SECONDS = 1.0
+
+
+class _SweepTask(BindingsSurviveJinja, BaseOperator):
+    """What the three tasks share: the sweep's YAML, its overrides, and its name in this DAG run."""
+
+    template_fields: Sequence[str] = ("job", "overrides", "inputs", "experiment_name")
+    ui_color = "#e4d5f7"
+
+    def __init__(self, *, job: str | dict, overrides: dict | None = None, inputs: dict | None = None,
+                 experiment_name: str | None = None, sweep_group: str = "", mlflow_conn_id: str = MlflowHook.default_conn_name,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.job = job
+        self.overrides = dict(overrides or {})
+        self.inputs = dict(inputs or {})
+        self.experiment_name = experiment_name
+        self.sweep_group = sweep_group
+        self.mlflow_conn_id = mlflow_conn_id
+
+    def _sweep(self, context):
+        from ..naming import safe_name
+        from ..sweeps import Sweep
+
+        engine = MlflowHook(self.mlflow_conn_id).get_engine()
+        folder = Path(self.dag.fileloc).parent if self.has_dag() and self.dag.fileloc else None
+        source = self.job if isinstance(self.job, dict) or folder is None or Path(self.job).is_absolute() \
+            else folder / self.job
+        document = user_errors_fail(lambda: engine.load(source, self.overrides, inputs=self.inputs, base_dir=folder))
+        if document.kind != "sweep":
+            raise AirflowException(f"{self.job} is a {document.kind} job; sweep_job runs sweep jobs")
+        ti = context["ti"]
+        name = safe_name(ti.dag_id, context["run_id"], self.sweep_group)
+        tags = {k: v for k, v in airflow_tags(context).items() if k != "mljobs.airflow.map_index"}
+        return Sweep(engine, document, name=name, experiment_name=self.experiment_name, tags=tags)
+
+
+class SweepStartOperator(_SweepTask):
+    """Open the sweep's parent run (once per DAG run) and return the trial indexes to map over."""
+
+    def execute(self, context) -> list[int]:
+        sweep = self._sweep(context)
+        run = sweep.engine.tracker.find_job(sweep.name)
+        if run is None:
+            sweep.open_parent()
+        self.log.info("sweep %s: %d trials, %d at a time", sweep.name, sweep.total, sweep.concurrency)
+        return list(range(sweep.total))
+
+
+class SweepTrialOperator(_SweepTask):
+    """Run trial `index`: ask the sampler, run the trial job, apply the policy; a stopped trial succeeds."""
+
+    def __init__(self, *, index: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.index = index
+
+    def execute(self, context) -> dict:
+        sweep = self._sweep(context)
+        parent = sweep.parent()
+        say = _LineLogger(self.log)
+
+        def history():
+            return tuple(t.record() for t in sweep.recorded_trials(parent.run_id))
+
+        trial = sweep.start(self.index, parent.run_id, history(), say, log=say)
+        context["trial_label"] = ", ".join(f"{k}={v}" for k, v in sorted(trial.params.items()))
+        self._trial = trial
+        while not sweep.watch(trial, history, say):
+            time.sleep(POLL_SECONDS)
+        summary = trial.summary()
+        if summary.status == "Failed":
+            raise AirflowException(f"trial {self.index} failed: {trial.result.reason}\n{trial.result.log_tail}")
+        return {"index": summary.index, "name": summary.name, "run_id": summary.run_id, "params": summary.params,
+                "status": summary.status, "value": summary.values[-1] if summary.values else None,
+                "stopped_by": summary.stop_reason}
+
+    def on_kill(self) -> None:
+        trial = getattr(self, "_trial", None)
+        if trial is not None:
+            trial.submission.handle.cancel("killed by Airflow")
+
+
+class SweepBestOperator(_SweepTask):
+    """Record the best trial on the parent run and return it: its parameters, value and run id."""
+
+    def execute(self, context) -> dict:
+        sweep = self._sweep(context)
+        parent = sweep.parent()
+        result = sweep.conclude(parent, sweep.recorded_trials(parent.run_id), None, _LineLogger(self.log))
+        if result.best is None:
+            raise AirflowException(f"sweep {sweep.name} has no trial that completed with '{sweep.metric}'")
+        return {**result.best, "metric": sweep.metric, "sweep": sweep.name, "sweep_run_id": result.run_id}
+
+
+def sweep_job(task_id: str, *, job: str | dict, set: dict | None = None, inputs: dict | None = None,  # noqa: A002
+              experiment_name: str | None = None, mlflow_conn_id: str = MlflowHook.default_conn_name,
+              max_concurrent_trials: int | None = None) -> TaskGroup:
+    """A task group running the sweep job `job`; its `best` task's XCom is the best trial.
+
+    Concurrency comes from the YAML's `limits.max_concurrent_trials` (read when the DAG is parsed), or from
+    `max_concurrent_trials` here.
+    """
+    common = {"job": job, "overrides": set, "inputs": inputs, "experiment_name": experiment_name,
+              "sweep_group": task_id, "mlflow_conn_id": mlflow_conn_id}
+    concurrency = max_concurrent_trials or _concurrency_of(job)
+    with TaskGroup(task_id) as group:
+        start = SweepStartOperator(task_id="start", **common)
+        trials = SweepTrialOperator.partial(task_id="trial", max_active_tis_per_dagrun=concurrency,
+                                            map_index_template="{{ trial_label }}", **common).expand(index=start.output)
+        best = SweepBestOperator(task_id="best", trigger_rule="all_done", **common)
+        trials >> best
+    group.best = best
+    return group
+
+
+def _concurrency_of(job) -> int:
+    """The YAML's max_concurrent_trials, read without MLflow (DAG parsing stays cheap)."""
+    from airflow.sdk.definitions._internal.contextmanager import DagContext
+
+    from ..spec import load, load_job_dict
+
+    if isinstance(job, dict):
+        document = load_job_dict(job)
+    else:
+        path = Path(job)
+        dag = DagContext.get_current()
+        if not path.is_absolute() and dag is not None and dag.fileloc:
+            path = Path(dag.fileloc).parent / path
+        document = load(path, expect={"sweep"})
+    return document.model.limits.max_concurrent_trials

@@ -1,0 +1,39 @@
+"""Sweep jobs as mapped task instances under a real Airflow, then a retrain with the best parameters."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+
+from airflow_mljobs.tracking import tags as T
+
+pytestmark = pytest.mark.slow
+
+
+def test_every_trial_is_a_named_task_instance_and_the_best_feeds_the_retrain(example_airflow):
+    result = example_airflow.dags_test("iris_sweep", "-c", json.dumps({"trials": 4}))
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    db = sqlite3.connect(example_airflow.root / "airflow" / "airflow.db")
+    rows = db.execute("select map_index, rendered_map_index, state from task_instance "
+                      "where dag_id = 'iris_sweep' and task_id = 'tune.trial' order by map_index").fetchall()
+    assert [r[0] for r in rows] == [0, 1, 2, 3] and {r[2] for r in rows} == {"success"}
+    assert all("learning_rate=" in r[1] and "n_estimators=" in r[1] for r in rows)  # named by hyperparameters
+    engine = example_airflow.engine()
+    runs = engine.tracker.list_jobs(experiment="iris-sweep-airflow", max_results=100, include_children=True)
+    (parent,) = [r for r in runs if r.data.tags.get(T.JOB_TYPE) == "sweep"]
+    trials = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert len(trials) == 4 and all(r.data.tags[T.STATUS] == "Completed" for r in trials)
+    best = engine.tracker.client.get_run(parent.data.tags["best_child_run_id"])
+    assert best.data.metrics["test_accuracy"] == max(r.data.metrics["test_accuracy"] for r in trials)
+    (retrain,) = [r for r in runs if r.data.tags.get("mljobs.airflow.task_id") == "retrain"]
+    assert retrain.data.params["inputs.n_estimators"] == best.data.params["n_estimators"]
+    assert retrain.data.params["inputs.learning_rate"] == best.data.params["learning_rate"]
+
+
+def test_a_mistake_in_the_sweep_fails_without_retry(test_airflow):
+    result = test_airflow.dags_test("mljobs_bad_sweep")
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "the job is invalid" in output and "unknown key 'primary_metrc'" in output
