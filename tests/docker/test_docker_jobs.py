@@ -209,3 +209,27 @@ def test_curated_environment_names_resolve_through_the_table(docker_engine, engi
     unknown = project("command: echo\nenvironment: azureml:My-Team-Env:3\ncompute: docker\n", name="u.yml")
     with pytest.raises(SubmitError, match="add an entry 'My-Team-Env:'"):
         engine.submit(engine.load(unknown), name=unique())
+
+
+def test_a_sweep_runs_its_trials_in_docker(docker_engine, engine, project, unique):
+    from airflow_mljobs.sweeps import SweepRunner
+
+    path = project("""
+        type: sweep
+        trial:
+          command: python3 -c "import mlflow; mlflow.log_metric('score', ${{search_space.x}})"
+          environment:
+            image: python:3.11-slim
+            conda_file: {dependencies: [{pip: [mlflow-skinny]}]}
+        compute: docker
+        sampling_algorithm: grid
+        search_space: {x: {type: choice, values: [1, 3]}}
+        objective: {goal: maximize, primary_metric: score}
+        limits: {max_total_trials: 2, max_concurrent_trials: 2}
+    """, name="sweep.yml")
+    name = unique("docker-sweep")
+    result = SweepRunner(engine, engine.load(path), name=name).run()
+    assert result.status == "Completed" and result.best["params"] == {"x": 3} and result.best["value"] == 3
+    children = engine.tracker.list_jobs(parent_run_id=result.run_id)
+    assert {r.data.tags[T.BACKEND] for r in children} == {"docker"}
+    assert job_containers(docker_engine, f"{name}_0") == [] and job_containers(docker_engine, f"{name}_1") == []
