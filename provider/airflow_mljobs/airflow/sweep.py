@@ -87,7 +87,7 @@ class SweepTrialOperator(_SweepTask):
         def history():
             return tuple(t.record() for t in sweep.recorded_trials(parent.run_id))
 
-        trial = sweep.start(self.index, parent.run_id, history(), say, log=say)
+        trial = sweep.start(self.index, parent.run_id, history() if sweep.sampler.needs_history else (), say, log=say)
         context["trial_label"] = ", ".join(f"{k}={v}" for k, v in sorted(trial.params.items()))
         self._trial = trial
         while not sweep.watch(trial, history, say):

@@ -22,6 +22,7 @@ class RandomSampler:
 
     seed: int | None = None
     rule: str = "random"
+    needs_history = False  # a trial's draw depends on its index and the seed only
 
     def suggest(self, space: dict, history: tuple[TrialRecord, ...], index: int) -> dict:
         seed = self.seed if self.seed is not None else 0
@@ -42,6 +43,8 @@ class RandomSampler:
 class GridSampler:
     """Every combination of the choices, in a stable order; trial `index` is the `index`-th point."""
 
+    needs_history = False
+
     def suggest(self, space: dict, history: tuple[TrialRecord, ...], index: int) -> dict:
         points = grid_points(space)
         if index >= len(points):
@@ -58,6 +61,7 @@ class BayesianSampler:
 
     seed: int | None = None
     goal: str = "maximize"
+    needs_history = True
 
     def suggest(self, space: dict, history: tuple[TrialRecord, ...], index: int) -> dict:
         import optuna
