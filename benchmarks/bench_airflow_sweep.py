@@ -34,16 +34,16 @@ with DAG(dag_id="bench_expand", schedule=None, catchup=False):
         return [RandomSampler(1).suggest(SPACE, (), i) for i in range({trials})]
 
     @task(max_active_tis_per_dagrun=4)
-    def trial(params: dict) -> dict:
+    def trial(point: dict) -> dict:
         import subprocess
-        subprocess.run(["bash", "-c", f"echo {{params['x']}}"], check=True)
-        return params
+        subprocess.run(["bash", "-c", f"echo {{point['x']}}"], check=True)
+        return point
 
     @task
     def best(results: list) -> dict:
         return max(results, key=lambda r: r["x"])
 
-    best(trial.expand(params=trials()))
+    best(trial.expand(point=trials()))
 '''
 
 
