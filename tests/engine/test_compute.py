@@ -37,3 +37,15 @@ def test_resolution(tmp_path):
     assert cluster.type == "amlcompute" and cluster.settings["max_instances"] == 4
     with pytest.raises(SubmitError, match="Azure 'amlcompute' target, which mljobs cannot start"):
         compute.backend_name(cluster)
+
+
+def test_a_kubernetes_compute_is_refused_clearly(tmp_path, monkeypatch):
+    from airflow_mljobs.engine import Engine
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    (tmp_path / "k8s.yml").write_text("name: k8s\ntype: kubernetes\nnamespace: ml\n")
+    compute.register(tmp_path / "k8s.yml", tmp_path / "ws")
+    (tmp_path / "job.yml").write_text("command: echo\ncompute: azureml:k8s\n")
+    engine = Engine(home=tmp_path / "ws")
+    with pytest.raises(SubmitError, match="kubernetes backend is not available"):
+        engine.submit(engine.load(tmp_path / "job.yml"))
