@@ -37,3 +37,19 @@ def test_a_mistake_in_the_sweep_fails_without_retry(test_airflow):
     assert result.returncode != 0
     output = result.stdout + result.stderr
     assert "the job is invalid" in output and "unknown key 'primary_metrc'" in output
+
+
+def test_the_policy_stops_a_poor_trial_and_its_task_still_succeeds(test_airflow):
+    result = test_airflow.dags_test("mljobs_sweep_policy")
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    assert "median stopping policy" in result.stdout + result.stderr  # said in the trial's task log
+    engine = test_airflow.engine()
+    runs = engine.tracker.list_jobs(experiment="airflow-sweep-policy", max_results=100, include_children=True)
+    trials = {r.data.params["quality"]: r for r in runs if "mlflow.parentRunId" in r.data.tags}
+    assert trials["0.1"].data.tags[T.STATUS] == "Canceled"
+    assert "median stopping policy" in trials["0.1"].data.tags["mljobs.early_termination"]
+    assert trials["0.95"].data.tags[T.STATUS] == "Completed"
+    db = sqlite3.connect(test_airflow.root / "airflow" / "airflow.db")
+    states = {row[0] for row in db.execute("select state from task_instance where dag_id = 'mljobs_sweep_policy' "
+                                           "and task_id = 'tune.trial'")}
+    assert states == {"success"}

@@ -79,3 +79,15 @@ with DAG(dag_id="mljobs_bindings_in_a_mapping", schedule=None, catchup=False, pa
         job={"command": "echo hello ${{inputs.who}} from {{ params.who }}", "inputs": {"who": "bindings"},
              "experiment_name": "airflow-tests"},
     )
+
+CURVE = ("python -c \"import sys, time, mlflow; q = float(sys.argv[1]); "
+         "[(mlflow.log_metric('score', q * e / 6, step=e), time.sleep(0.4)) for e in range(1, 7)]\" "
+         "${{search_space.quality}}")
+
+with DAG(dag_id="mljobs_sweep_policy", schedule=None, catchup=False):
+    sweep_job("tune", max_concurrent_trials=1, job={
+        "type": "sweep", "trial": {"command": CURVE}, "sampling_algorithm": "grid",
+        "search_space": {"quality": {"type": "choice", "values": [0.9, 0.95, 0.1]}},
+        "objective": {"goal": "maximize", "primary_metric": "score"},
+        "early_termination": {"type": "median_stopping", "evaluation_interval": 1, "delay_evaluation": 2},
+        "experiment_name": "airflow-sweep-policy"})
