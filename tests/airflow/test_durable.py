@@ -13,7 +13,6 @@ import pytest
 from airflow_mljobs.tracking import tags as T
 from tests.airflow.conftest import AIRFLOW
 from tests.docker.conftest import docker_engine, job_containers  # noqa: F401  (the Docker fixture)
-from tests.engine.conftest import alive
 
 pytestmark = pytest.mark.slow
 

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import os
-import threading
 import time
-from pathlib import Path
 
 import pytest
 
@@ -135,7 +132,7 @@ def test_timeout_and_cancel_leave_no_container(docker_engine, engine, project, u
     assert job_containers(docker_engine, name) == []
     endless = project("command: sleep 300\nenvironment: {image: python:3.11-slim}\ncompute: docker\n", name="b.yml")
     other = unique()
-    submission = engine.submit(engine.load(endless), name=other)
+    engine.submit(engine.load(endless), name=other)
     assert len(job_containers(docker_engine, other)) == 1
     canceled = Engine(home=workspace).cancel(other)
     assert canceled.status == "Canceled"

@@ -42,7 +42,7 @@ def parse_docker_args(args: tuple[str, ...] | list[str]) -> dict:
 
 
 def _apply(settings: dict, flag: str, value: str) -> None:
-    from docker.types import DeviceRequest, Ulimit
+    from docker.types import Ulimit
 
     if flag == "--ipc":
         if value not in ("host", "private", "shareable", "none"):

@@ -13,7 +13,7 @@ from pathlib import Path
 from . import canonical, checks, eras, schema
 from .context import Context
 from .errors import Problem, Severity, SpecError
-from .model import Compute, Environment, compute_from, environment_from, job_from
+from .model import compute_from, environment_from, job_from
 from .overrides import apply_overrides
 from .source import Source, parse_source, read_source
 
