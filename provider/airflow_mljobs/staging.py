@@ -12,6 +12,7 @@ Azure ML's has. URLs are downloaded with retries into a content-addressed cache 
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import os
 import shutil
@@ -187,16 +188,12 @@ def download(url: str, cache: Path) -> Path:
     delay = 0.5
     for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
         try:
-            with urllib.request.urlopen(url, timeout=60) as response, tempfile.NamedTemporaryFile(dir=cache, delete=False) as tmp:
-                digest = hashlib.sha256()
-                while chunk := response.read(1 << 20):
-                    digest.update(chunk)
-                    tmp.write(chunk)
+            fetched, digest = _fetch_once(url, cache)
             break
         except urllib.error.HTTPError as exc:
             if exc.code < 500 or attempt == DOWNLOAD_ATTEMPTS:
                 raise SubmitError(f"cannot download {url}: HTTP {exc.code} {exc.reason}") from None
-        except (urllib.error.URLError, OSError) as exc:
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:  # incl. a body cut short
             if attempt == DOWNLOAD_ATTEMPTS:
                 raise SubmitError(f"cannot download {url}: {getattr(exc, 'reason', exc)}") from None
         time.sleep(delay)
@@ -204,12 +201,32 @@ def download(url: str, cache: Path) -> Path:
     relative = f"sha256/{digest.hexdigest()}/{name}"
     final = cache / relative
     final.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(tmp.name, final)
+    os.replace(fetched, final)
     known[url] = relative
     staged = index.with_suffix(".tmp")
     staged.write_text(json.dumps(known, indent=1))
     os.replace(staged, index)
     return final
+
+
+def _fetch_once(url: str, cache: Path) -> tuple[Path, "hashlib._Hash"]:
+    """Download `url` into a temporary file of the cache; a failed attempt leaves no partial file behind."""
+    with tempfile.NamedTemporaryFile(dir=cache, delete=False, prefix=".part-") as tmp:
+        try:
+            digest = hashlib.sha256()
+            with urllib.request.urlopen(url, timeout=60) as response:
+                received = 0
+                while chunk := response.read(1 << 20):
+                    digest.update(chunk)
+                    tmp.write(chunk)
+                    received += len(chunk)
+                announced = response.headers.get("Content-Length")
+                if announced and announced.isdigit() and received < int(announced):  # read(n) stops quietly
+                    raise http.client.IncompleteRead(b"", int(announced) - received)
+        except BaseException:
+            os.unlink(tmp.name)
+            raise
+    return Path(tmp.name), digest
 
 
 # -- provenance ----------------------------------------------------------------------------------------

@@ -53,10 +53,12 @@ class _Server(http.server.ThreadingHTTPServer):
 
 @pytest.fixture
 def http_files():
-    """Serve `files` (path -> bytes) on 127.0.0.1; `fail_first[path]` answers 503 that many times first."""
-    state = {"files": {}, "fail_first": {}, "hits": []}
+    """Serve `files` (path -> bytes) on 127.0.0.1; `fail_first[path]` answers 503 that many times first;
+    a path in `truncated` announces twice its length and stops half way."""
+    state = {"files": {}, "fail_first": {}, "hits": [], "truncated": set()}
 
     class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.0"
         def do_GET(self):  # noqa: N802
             path = self.path.split("?", 1)[0]
             state["hits"].append(path)
@@ -69,9 +71,9 @@ def http_files():
                 self.send_error(404, "no such file")
                 return
             self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Content-Length", str(len(body) * (2 if path in state["truncated"] else 1)))
             self.end_headers()
-            self.wfile.write(body)
+            self.wfile.write(body)  # a truncated file's connection closes before its announced length
 
         def log_message(self, *args):
             pass

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
@@ -321,3 +319,14 @@ def test_list_and_show(engine, project, unique):
     assert [j["name"] for j in listed] == [name]
     shown = engine.show(name)
     assert shown["status"] == "Failed" and shown["exit_code"] == 1 and shown["run_id"] == result.run_id
+
+
+def test_failed_downloads_leave_no_partial_file_in_the_cache(engine, project, unique, http_files, monkeypatch):
+    monkeypatch.setattr("airflow_mljobs.staging.time.sleep", lambda seconds: None)
+    http_files["files"]["/cut.csv"] = b"a,b\n" * 1000
+    http_files["truncated"].add("/cut.csv")  # every attempt breaks off half way through the body
+    path = project(f"command: cat ${{{{inputs.d}}}}\ninputs:\n  d: {{type: uri_file, path: '{http_files['url']}/cut.csv'}}\n")
+    with pytest.raises(SubmitError, match="cannot download .*/cut.csv"):
+        engine.submit(engine.load(path), name=unique())
+    assert http_files["hits"].count("/cut.csv") == 4  # every attempt was made
+    assert not list((engine.home / "cache").glob(".part-*"))
