@@ -10,7 +10,9 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python >= 3.11 is needed"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[airflow,test]'
+	@# PyTorch (bayesian sampling) as its CPU-only build where a wheel of it is at hand: no CUDA libraries
+	$(BIN)/pip install --quiet 'torch==2.13.0+cpu' 2>/dev/null || $(BIN)/pip install --quiet 'torch>=2.2'
+	$(BIN)/pip install --quiet -e '.[airflow,test,bayesian]'
 	rm -f $(VENV)/.installed-* && touch $@
 
 venv: $(STAMP)

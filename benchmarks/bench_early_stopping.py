@@ -1,7 +1,7 @@
 """Median stopping on real learning curves: trial-epochs saved, and whether the best final metric survives.
 
 The curves are real: scikit-learn's bundled digits, an MLP trained epoch by epoch with `partial_fit`, 60 random
-configurations, validation accuracy after every epoch. The sweep is then replayed through the policy exactly
+configurations, 30 epochs each, validation accuracy after every epoch. The sweep is then replayed through the policy exactly
 as the engine applies it (`sweep/policies.py` is a pure function of a trial and the history), with 4 trials
 running at once: each trial's epochs interleave with the other three's, and the policy is asked after every
 epoch. The baseline is the same sweep without a policy.
@@ -17,14 +17,14 @@ import warnings
 
 from airflow_mljobs.sweep import MedianStoppingPolicy, RandomSampler, TrialRecord
 
-EPOCHS = 20
+EPOCHS = 30
 CONFIGS = 60
 CONCURRENT = 4
-SPACE = {
-    "hidden": {"type": "choice", "values": [8, 16, 32, 64, 128]},
-    "lr": {"type": "loguniform", "min_value": -9.2, "max_value": -1.6},  # e^-9.2 ~ 1e-4 .. e^-1.6 ~ 0.2
-    "alpha": {"type": "loguniform", "min_value": -11.5, "max_value": -2.3},
-    "batch": {"type": "choice", "values": [16, 64, 256]},
+SPACE = {  # a wide, realistic search: learning rate 1e-5..1, L2 1e-6..0.1, width 4..256, batch 16..256
+    "hidden": {"type": "choice", "values": [4, 8, 16, 32, 64, 128, 256]},
+    "lr": {"type": "loguniform", "min_value": -11.513, "max_value": 0.0},
+    "alpha": {"type": "loguniform", "min_value": -13.816, "max_value": -2.303},
+    "batch": {"type": "choice", "values": [16, 32, 64, 128, 256]},
 }
 
 

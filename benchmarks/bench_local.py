@@ -45,7 +45,7 @@ def noop_job(home: Path, repeats: int) -> None:
                     spent["mlflow"] += time.perf_counter() - start
         return wrapper
 
-    for cls, names in ((Tracker, ("create_job_run", "find_job", "experiment_id", "record")),
+    for cls, names in ((Tracker, ("create_job_run", "find_job", "experiment_id", "record", "run")),
                        (JobRecord, ("set_status", "log_params", "log_text", "log_dir", "metrics", "set_tags",
                                     "status", "tags"))):
         for name in names:

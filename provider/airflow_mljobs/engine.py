@@ -14,6 +14,7 @@ import json
 import os
 import socket
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +28,7 @@ from .spec import Document, SubmitError, load, load_job_dict
 from .spec.dump import dump_yaml
 from .spec.model import CommandJob
 from .staging import git_info, prepare_job_folder
-from .tracking import resolve_tracking
+from .tracking import JobRecord, resolve_tracking
 from .tracking import tags as T
 
 LOG_UPLOAD_SECONDS = float(os.environ.get("MLJOBS_LOG_UPLOAD_SECONDS", "10"))
@@ -128,10 +129,11 @@ class Engine:
     # -- submit ------------------------------------------------------------------------------------------------
     def submit(self, document: Document, *, name: str | None = None, experiment_name: str | None = None,
                tags: dict[str, str] | None = None, parent_run_id: str | None = None,
-               log: Callable[[str], None] | None = None, compute_settings: dict | None = None) -> Submission:
+               log: Callable[[str], None] | None = None, compute_settings: dict | None = None,
+               params: dict[str, str] | None = None) -> Submission:
         """Start the job (or attach to the running job of that name) and return once it runs.
 
-        `log` receives what happens before the job starts (an image build, for containers);
+        `params` are logged on the run beside the literal inputs (a sweep trial's hyperparameters); `log` receives what happens before the job starts (an image build, for containers);
         `compute_settings` go over the compute's own (an Airflow docker connection's engine URL, for example).
         """
         job = document.model
@@ -161,7 +163,8 @@ class Engine:
             shutil.rmtree(job_dir, ignore_errors=True)
             raise
         notes = [staged.snapshot.describe(), *backend.notes(draft)]
-        record.log_params({f"inputs.{i.name}": i.value for i in draft.inputs if i.kind == "literal"})
+        record.log_params({**{f"inputs.{i.name}": i.value for i in draft.inputs if i.kind == "literal"},
+                           **(params or {})})
         record.log_text(dump_yaml(document.data), "job.yml")
         try:
             plan = self._final_plan(document, name, record, backend, staged, tags)
@@ -277,9 +280,13 @@ class Engine:
             os.close(fd)
         except FileExistsError:
             return self._await_result(result_file)
-        record = self.tracker.record(self.tracker.client.get_run(submission.run_id))
+        run = self.tracker.run(submission.run_id)  # the job has ended: its metrics are final
+        record = self.tracker.record(run)
         record.set_status("Finalizing")
         submission.handle.sync_logs()
+        tail = _log_tail(submission.job_dir / "user_logs")
+        # removing containers takes a round trip to the engine: do it while the files upload
+        releasing = _Background(submission.handle.release, outcome.status, on_finish)
         workdir = submission.job_dir / "wd"
         record.log_dir(workdir / "outputs", "outputs")
         record.log_dir(workdir / "logs", "logs")
@@ -289,11 +296,11 @@ class Engine:
         for folder in sorted(named.iterdir()) if named.is_dir() else []:
             record.log_dir(folder, f"named-outputs/{folder.name}")
             outputs[folder.name] = str(folder)
-        tail = _log_tail(submission.job_dir / "user_logs")
-        submission.handle.release(outcome.status, on_finish)
-        record.set_status(outcome.status, reason=outcome.reason, exit_code=outcome.exit_code)
+        releasing.join()
+        record.set_status(outcome.status, reason=outcome.reason, exit_code=outcome.exit_code,
+                          current=run.data.tags.get(T.STATUS))
         result = JobResult(submission.name, outcome.status, submission.run_id, submission.experiment_id,
-                           outcome.exit_code, outcome.reason, record.metrics(), outputs,
+                           outcome.exit_code, outcome.reason, dict(run.data.metrics), outputs,
                            tail if outcome.status != "Completed" else "")
         result_file.write_text(json.dumps(result.to_dict(), indent=1))
         return result
@@ -308,7 +315,7 @@ class Engine:
 
     def _upload_live_logs(self, submission: Submission) -> None:
         try:
-            record = self.tracker.record(self.tracker.client.get_run(submission.run_id))
+            record = JobRecord(self.tracker, submission.run_id, submission.experiment_id, submission.name)
             record.log_dir(submission.job_dir / "wd" / "logs", "logs")
         except Exception as exc:  # a slow or busy store must not stop the job
             print(f"mljobs: could not upload ./logs yet: {exc}", file=sys.stderr)
@@ -425,6 +432,26 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+class _Background(threading.Thread):
+    """Run one call in a thread; `join()` re-raises what it raised, in the caller."""
+
+    def __init__(self, call: Callable, *args) -> None:
+        super().__init__(daemon=True)
+        self._call, self._args, self._error = call, args, None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            self._call(*self._args)
+        except BaseException as exc:  # handed to the caller by join()
+            self._error = exc
+
+    def join(self, timeout: float | None = None) -> None:
+        super().join(timeout)
+        if self._error is not None:
+            raise self._error
 
 
 def _log_tail(folder: Path, lines: int = 30) -> str:

@@ -27,6 +27,7 @@ from .spec.bindings import render_only
 from .spec.dump import dump_yaml
 from .sweep import TrialRecord, policy_for, sampler_for
 from .sweep.space import grid_points
+from .tracking import JobRecord
 from .tracking import tags as T
 
 POLL_SECONDS = 0.5
@@ -95,7 +96,10 @@ class Sweep:
         self.tags = tags or {}
         self.metric = self.job.objective.primary_metric
         self.goal = self.job.objective.goal
-        self.sampler = sampler_for(vars(self.job.sampling_algorithm), self.goal)
+        try:
+            self.sampler = sampler_for(vars(self.job.sampling_algorithm), self.goal)
+        except ImportError as missing:
+            raise SubmitError(f"{self.job.source or 'sweep'}: sampling_algorithm: {missing}") from None
         policy = self.job.early_termination
         self.policy = policy_for(None if policy is None else {k: v for k, v in vars(policy).items() if v is not None},
                                  self.goal)
@@ -127,16 +131,14 @@ class Sweep:
               say: Callable[[str], None], log: Callable[[str], None] | None = None) -> RunningTrial:
         params = self.sampler.suggest(self.job.search_space, history, index)
         name = f"{self.name}_{index}"
-        existing = self.engine.tracker.find_job(name)
-        if existing is not None:  # a retry of this trial: its parameters are the ones recorded then
-            params = json.loads(existing.data.tags.get(PARAMS_TAG, json.dumps(params)))
         submission = self.engine.submit(self.trial_document(params), name=name, experiment_name=self.experiment,
                                         tags={T.JOB_TYPE: "command", TRIAL_TAG: str(index),
                                               PARAMS_TAG: json.dumps(params, sort_keys=True), **self.tags},
+                                        params={k: _text(v) for k, v in params.items()},
                                         parent_run_id=parent_run_id, log=log)
-        if not submission.reattached:
-            record = self.engine.tracker.record(self.engine.tracker.client.get_run(submission.run_id))
-            record.log_params({k: _text(v) for k, v in params.items()})
+        if submission.reattached:  # a retry of this trial: its parameters are the ones recorded then
+            tags = self.engine.tracker.run(submission.run_id).data.tags
+            params = json.loads(tags.get(PARAMS_TAG, json.dumps(params)))
         say(f"[trial {index}] started {name}: {json.dumps(params, default=str)}\n")
         return RunningTrial(index, params, submission)
 
@@ -159,10 +161,12 @@ class Sweep:
         return load_job_dict(job, name=str(self.job.source or "sweep.yml"), base_dir=self.job.base_dir)
 
     def watch(self, trial: RunningTrial, history: Callable[[], tuple[TrialRecord, ...]],
-              say: Callable[[str], None]) -> bool:
-        """Forward the trial's log, read its metric, apply the policy; True once the trial is finished."""
+              say: Callable[[str], None], wait: float = 0.0) -> bool:
+        """Forward the trial's log, read its metric, apply the policy; True once the trial is finished.
+
+        `wait` blocks up to that long for the trial to end first (a task instance watching its one trial)."""
         handle = trial.submission.handle
-        outcome = handle.poll()
+        outcome = handle.poll(wait)
         for chunk in handle.logs(trial.token, final=outcome is not None):
             say("".join(f"[trial {trial.index}] {line}\n" for line in chunk.text.splitlines()))
             trial.token = chunk.token
@@ -179,8 +183,8 @@ class Sweep:
             return False
         trial.result = self.engine.finalize(trial.submission, outcome)
         if trial.stop_reason:
-            self.engine.tracker.record(self.engine.tracker.client.get_run(trial.submission.run_id)).set_tags(
-                {STOP_TAG: trial.stop_reason})
+            done = trial.submission
+            JobRecord(self.engine.tracker, done.run_id, done.experiment_id, done.name).set_tags({STOP_TAG: trial.stop_reason})
         if not trial.values and trial.result.status == "Completed":
             logged = sorted(trial.result.metrics) or ["nothing"]
             say(f"[trial {trial.index}] WARNING: never logged the primary metric '{self.metric}'; it logged: "

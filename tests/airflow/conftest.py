@@ -29,9 +29,21 @@ class AirflowHome:
         result = subprocess.run([AIRFLOW, "db", "migrate"], env=self.env, capture_output=True, text=True, timeout=300)
         assert result.returncode == 0, result.stdout + result.stderr
 
-    def dags_test(self, dag_id: str, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-        return subprocess.run([AIRFLOW, "dags", "test", dag_id, *args], env=self.env, capture_output=True, text=True,
-                              timeout=timeout, cwd=self.root)
+    def dags_test(self, dag_id: str, *args: str, timeout: int = 600, env: dict | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run([AIRFLOW, "dags", "test", dag_id, *args], env={**self.env, **(env or {})},
+                              capture_output=True, text=True, timeout=timeout, cwd=self.root)
+
+    def dag_test_in_fixed_order(self, dag_id: str, run_after: str, timeout: int = 600) -> subprocess.CompletedProcess:
+        """`dag.test()` with a fixed run id and hash seed. It runs the ready task instances of a step in the order
+        of a set, which follows string hashes of their keys (run id included): fixed, the mapped instances run in a
+        fixed order, which the tests assert."""
+        script = ("import sys; from datetime import datetime, timezone; from airflow.dag_processing.dagbag import DagBag; "
+                  f"dag = DagBag().get_dag({dag_id!r}); "
+                  f"when = datetime.fromisoformat({run_after!r}).replace(tzinfo=timezone.utc); "
+                  "run = dag.test(run_after=when, logical_date=when); "
+                  "sys.exit(0 if run.state == 'success' else 1)")
+        return subprocess.run([sys.executable, "-c", script], env={**self.env, "PYTHONHASHSEED": "0"},
+                              capture_output=True, text=True, timeout=timeout, cwd=self.root)
 
     def engine(self):
         from airflow_mljobs.engine import Engine

@@ -8,6 +8,7 @@ import sqlite3
 import pytest
 
 from airflow_mljobs.tracking import tags as T
+from tests.docker.conftest import docker_engine  # noqa: F401  (the Docker fixture)
 
 pytestmark = pytest.mark.slow
 
@@ -40,12 +41,13 @@ def test_a_mistake_in_the_sweep_fails_without_retry(test_airflow):
 
 
 def test_the_policy_stops_a_poor_trial_and_its_task_still_succeeds(test_airflow):
-    result = test_airflow.dags_test("mljobs_sweep_policy")
+    result = test_airflow.dag_test_in_fixed_order("mljobs_sweep_policy", "2026-01-01T00:00:00")
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
     assert "median stopping policy" in result.stdout + result.stderr  # said in the trial's task log
     engine = test_airflow.engine()
     runs = engine.tracker.list_jobs(experiment="airflow-sweep-policy", max_results=100, include_children=True)
     trials = {r.data.params["quality"]: r for r in runs if "mlflow.parentRunId" in r.data.tags}
+    assert _started_in_order(trials, "0.9", "0.95", "0.1")  # the poor trial has history to be compared with
     assert trials["0.1"].data.tags[T.STATUS] == "Canceled"
     assert "median stopping policy" in trials["0.1"].data.tags["mljobs.early_termination"]
     assert trials["0.95"].data.tags[T.STATUS] == "Completed"
@@ -53,3 +55,29 @@ def test_the_policy_stops_a_poor_trial_and_its_task_still_succeeds(test_airflow)
     states = {row[0] for row in db.execute("select state from task_instance where dag_id = 'mljobs_sweep_policy' "
                                            "and task_id = 'tune.trial'")}
     assert states == {"success"}
+
+
+def test_a_sweep_from_a_dag_runs_its_trials_in_docker_and_stops_the_poor_one(test_airflow, docker_engine):
+    result = test_airflow.dag_test_in_fixed_order("mljobs_docker_sweep", "2026-01-01T00:00:00")
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    runs = test_airflow.engine().tracker.list_jobs(experiment="airflow-docker-sweep", max_results=100,
+                                                   include_children=True)
+    trials = {r.data.params["quality"]: r for r in runs if "mlflow.parentRunId" in r.data.tags}
+    assert {r.data.tags[T.BACKEND] for r in trials.values()} == {"docker"}
+    assert _started_in_order(trials, "0.9", "0.95", "0.1")
+    assert trials["0.1"].data.tags[T.STATUS] == "Canceled"  # stopped inside its container by the policy
+    assert "median stopping policy" in trials["0.1"].data.tags["mljobs.early_termination"]
+    assert trials["0.95"].data.tags[T.STATUS] == "Completed" and trials["0.95"].data.metrics["score"] > 0.9
+    (parent,) = [r for r in runs if r.data.tags.get(T.JOB_TYPE) == "sweep"]
+    assert parent.data.tags["best_child_run_id"] == trials["0.95"].info.run_id
+    label = "mljobs.airflow.dag_id=mljobs_docker_sweep"
+    assert docker_engine.containers.list(all=True, filters={"label": label}) == []
+    from airflow_mljobs.tracking.server import stop_server
+
+    stop_server(test_airflow.mljobs_home)
+
+
+def _started_in_order(trials: dict, *qualities: str) -> bool:
+    starts = [trials[q].info.start_time for q in qualities]
+    return starts == sorted(starts)

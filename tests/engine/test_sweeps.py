@@ -128,3 +128,26 @@ def test_cli_sweep_stream_and_list_children(project, unique, workspace):
                             capture_output=True, text=True, env=env, timeout=120)
     names = {item["name"] for item in json.loads(listed.stdout)}
     assert {name, f"{name}_0", f"{name}_1"} <= names
+
+
+def test_bayesian_sweep_learns_from_the_history_recorded_in_mlflow(engine, project, unique):
+    path = sweep_file(project, algorithm="{type: bayesian, seed: 3}", total=14, concurrency=4,
+                      command="python -c \"import mlflow; mlflow.log_metric('score', -(${{search_space.x}} - 0.7) ** 2)\"",
+                      space="x: {type: uniform, min_value: 0, max_value: 1}")
+    result = SweepRunner(engine, engine.load(path), name=unique("bayes")).run()
+    assert result.status == "Completed"
+    runs = sorted(children(engine, result), key=lambda r: int(r.data.tags["mljobs.sweep.trial"]))
+    assert len(runs) == 14 and all(r.data.tags[T.STATUS] == "Completed" for r in runs)
+    late = [abs(float(r.data.params["x"]) - 0.7) for r in runs[10:]]  # suggested by the Gaussian process
+    assert min(late) < 0.05 and abs(result.best["params"]["x"] - 0.7) < 0.05
+
+
+def test_bayesian_without_pytorch_is_refused_before_any_trial(engine, project, unique, monkeypatch):
+    from airflow_mljobs.spec import SubmitError
+    from airflow_mljobs.sweeps import Sweep
+
+    monkeypatch.setitem(sys.modules, "torch", None)  # as on a machine without the `bayesian` extra
+    document = engine.load(sweep_file(project, algorithm="{type: bayesian}"))
+    with pytest.raises(SubmitError, match=r"sampling_algorithm: bayesian sampling .* needs PyTorch: "
+                                          r"pip install 'airflow-provider-mljobs\[bayesian\]'"):
+        Sweep(engine, document, name=unique("no-torch"))

@@ -4,8 +4,8 @@
     extract_task >> tune
     retrain(tune.best.output)        # {"params": ..., "value": ..., "run_id": ..., "metric": ...}
 
-`sweep_job` makes a task group of three: `start` opens the sweep's parent run and returns the trial indexes;
-`trial` is mapped over them (named by its hyperparameters, at most `max_concurrent_trials` at once) and each
+`sweep_job` makes a task group of three: `start` opens the sweep's parent run and returns one item per trial
+(its index and the parent's run id); `trial` is mapped over them (named by its hyperparameters, at most `max_concurrent_trials` at once) and each
 instance asks the sampler for its parameters when it starts (from the history in MLflow, running trials
 pending), runs its trial job, and applies the early-termination policy to it as its metric arrives; `best`
 records the best trial on the parent and returns it.
@@ -13,7 +13,6 @@ records the best trial on the parent and returns it.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -23,7 +22,7 @@ from airflow.sdk.exceptions import AirflowException
 from .hooks import MlflowHook
 from .operators import BindingsSurviveJinja, _LineLogger, airflow_tags, user_errors_fail
 
-POLL_SECONDS = 1.0
+POLL_SECONDS = 0.25  # how often a running trial's metric is read for the policy
 
 
 class _SweepTask(BindingsSurviveJinja, BaseOperator):
@@ -61,37 +60,37 @@ class _SweepTask(BindingsSurviveJinja, BaseOperator):
 
 
 class SweepStartOperator(_SweepTask):
-    """Open the sweep's parent run (once per DAG run) and return the trial indexes to map over."""
+    """Open the sweep's parent run (once per DAG run) and return the trials to map over."""
 
-    def execute(self, context) -> list[int]:
+    def execute(self, context) -> list[dict]:
         sweep = self._sweep(context)
         run = sweep.engine.tracker.find_job(sweep.name)
-        if run is None:
-            sweep.open_parent()
+        parent_run_id = run.info.run_id if run is not None else sweep.open_parent().run_id
         self.log.info("sweep %s: %d trials, %d at a time", sweep.name, sweep.total, sweep.concurrency)
-        return list(range(sweep.total))
+        return [{"index": index, "parent_run_id": parent_run_id} for index in range(sweep.total)]
 
 
 class SweepTrialOperator(_SweepTask):
-    """Run trial `index`: ask the sampler, run the trial job, apply the policy; a stopped trial succeeds."""
+    """Run one trial ({index, parent_run_id}): ask the sampler, run the trial job, apply the policy; a stopped
+    trial succeeds."""
 
-    def __init__(self, *, index: int, **kwargs: Any) -> None:
+    def __init__(self, *, trial: dict, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.index = index
+        self.trial = trial
 
     def execute(self, context) -> dict:
         sweep = self._sweep(context)
-        parent = sweep.parent()
+        self.index, parent_run_id = self.trial["index"], self.trial["parent_run_id"]
         say = _LineLogger(self.log)
 
         def history():
-            return tuple(t.record() for t in sweep.recorded_trials(parent.run_id))
+            return tuple(t.record() for t in sweep.recorded_trials(parent_run_id))
 
-        trial = sweep.start(self.index, parent.run_id, history() if sweep.sampler.needs_history else (), say, log=say)
+        trial = sweep.start(self.index, parent_run_id, history() if sweep.sampler.needs_history else (), say, log=say)
         context["trial_label"] = ", ".join(f"{k}={v}" for k, v in sorted(trial.params.items()))
         self._trial = trial
-        while not sweep.watch(trial, history, say):
-            time.sleep(POLL_SECONDS)
+        while not sweep.watch(trial, history, say, wait=POLL_SECONDS):
+            pass
         summary = trial.summary()
         if summary.status == "Failed":
             raise AirflowException(f"trial {self.index} failed: {trial.result.reason}\n{trial.result.log_tail}")
@@ -131,7 +130,7 @@ def sweep_job(task_id: str, *, job: str | dict, set: dict | None = None, inputs:
     with TaskGroup(task_id) as group:
         start = SweepStartOperator(task_id="start", **common)
         trials = SweepTrialOperator.partial(task_id="trial", max_active_tis_per_dagrun=concurrency,
-                                            map_index_template="{{ trial_label }}", **common).expand(index=start.output)
+                                            map_index_template="{{ trial_label }}", **common).expand(trial=start.output)
         best = SweepBestOperator(task_id="best", trigger_rule="all_done", **common)
         trials >> best
     group.best = best

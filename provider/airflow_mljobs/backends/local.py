@@ -139,9 +139,11 @@ class LocalHandle:
         return Outcome("Failed", code, f"the command {where}exited with code {code}")
 
     def _wait_for_exit(self, seconds: float) -> None:
+        if not self._children:
+            time.sleep(seconds)  # attached after a restart: nothing to wait on but the clock
+            return
         running = [c for c in self._children.values() if c.poll() is None]
         if not running:
-            time.sleep(seconds)  # attached after a restart: nothing to wait on but the clock
             return
         try:
             running[0].wait(timeout=seconds)

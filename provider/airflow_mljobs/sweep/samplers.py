@@ -54,9 +54,12 @@ class GridSampler:
 
 @dataclass(frozen=True)
 class BayesianSampler:
-    """Optuna's TPE over the history (running trials treated by constant liar), rebuilt for every call.
+    """Gaussian-process Bayesian optimization (Optuna's GPSampler) over the history, rebuilt for every call.
 
-    Azure's bayesian sampling takes choice, uniform and quniform; quniform is searched as uniform and rounded.
+    Chosen by `benchmarks/bench_sweep.py`: after 50 trials its median regret is far below Optuna's default TPE
+    on Branin and Hartmann6. Running trials are pending points the acquisition steers away from. The first 10
+    trials are seeded random draws. Azure's bayesian sampling takes choice, uniform and quniform; quniform is
+    searched as uniform and rounded. Needs PyTorch (the `bayesian` extra).
     """
 
     seed: int | None = None
@@ -68,8 +71,7 @@ class BayesianSampler:
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         distributions = {name: _optuna_distribution(space[name]) for name in sorted(space)}
-        sampler = optuna.samplers.TPESampler(seed=(self.seed or 0) * 100_003 + index, constant_liar=True)
-        study = optuna.create_study(direction=self.goal, sampler=sampler)
+        study = optuna.create_study(direction=self.goal, sampler=_gp_sampler((self.seed or 0) * 100_003 + index))
         for trial in history:
             if trial.index == index:
                 continue
@@ -84,6 +86,29 @@ class BayesianSampler:
                 study.ask(distributions)
         ask = study.ask(distributions)
         return {name: _from_optuna(space[name], ask.params[name]) for name in distributions}
+
+
+def _gp_sampler(seed: int):
+    import warnings
+
+    import optuna
+
+    require_torch()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.samplers.GPSampler(seed=seed, warn_independent_sampling=False)
+
+
+BAYESIAN_NEEDS_TORCH = ("bayesian sampling uses Optuna's Gaussian-process sampler, which needs PyTorch: "
+                        "pip install 'airflow-provider-mljobs[bayesian]'")
+
+
+def require_torch() -> None:
+    """Fail before any trial starts, not at the eleventh, when the bayesian sampler cannot run here."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise ImportError(BAYESIAN_NEEDS_TORCH) from None
 
 
 def _optuna_distribution(dimension: dict):
@@ -119,5 +144,6 @@ def sampler_for(algorithm: dict, goal: str = "maximize"):
     if kind == "grid":
         return GridSampler()
     if kind == "bayesian":
+        require_torch()
         return BayesianSampler(algorithm.get("seed"), goal)
     raise ValueError(f"unknown sampling algorithm {kind!r}")

@@ -5,6 +5,7 @@ Backends never see a client: they get a run id and environment variables, and th
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,22 +15,35 @@ from . import tags as T
 from .store import TrackingConfig
 
 
+_OPEN: dict[tuple, "Tracker"] = {}
+
+
 def open_tracker(config: TrackingConfig) -> "Tracker":
-    return Tracker(config)
+    """One Tracker per store and process: opening a store costs a schema check, and an Airflow worker or
+    `airflow dags test` runs many task instances in one process. Keyed by pid, so a forked child opens its own."""
+    uri = config.tracking_uri
+    if config.embedded:
+        try:
+            config.home.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SubmitError(f"cannot open the MLflow tracking store {uri}: {exc}") from None
+        uri = _live_server(config) or uri
+    key = (os.getpid(), uri, config.artifact_root)
+    if key not in _OPEN:
+        _OPEN[key] = Tracker(config, uri)
+    return _OPEN[key]
 
 
 class Tracker:
     """A thin layer over MlflowClient that speaks in jobs (names, Azure statuses) rather than runs."""
 
-    def __init__(self, config: TrackingConfig) -> None:
+    def __init__(self, config: TrackingConfig, uri: str | None = None) -> None:
         from mlflow.tracking import MlflowClient  # heavy: imported on first use, never at module import
 
         self.config = config
-        self.uri = config.tracking_uri
+        self.uri = uri or config.tracking_uri
+        self._experiment_ids: dict[str, str] = {}  # name -> id: experiments are created once, and never renamed here
         try:
-            if config.embedded:
-                config.home.mkdir(parents=True, exist_ok=True)
-                self.uri = _live_server(config) or self.uri
             self.client = MlflowClient(tracking_uri=self.uri)
             self.client.search_experiments(max_results=1)  # open the store now, to fail here and clearly
         except Exception as exc:
@@ -37,6 +51,11 @@ class Tracker:
 
     # -- experiments and runs ---------------------------------------------------------------------------
     def experiment_id(self, name: str) -> str:
+        if name not in self._experiment_ids:
+            self._experiment_ids[name] = self._find_or_create_experiment(name)
+        return self._experiment_ids[name]
+
+    def _find_or_create_experiment(self, name: str) -> str:
         found = self.client.get_experiment_by_name(name)
         if found is not None:
             return found.experiment_id
@@ -53,7 +72,11 @@ class Tracker:
         run_tags = {T.JOB_NAME: name, T.STATUS: "Preparing", T.SOURCE_NAME: name, T.SOURCE_TYPE: "JOB", **tags}
         if parent_run_id:
             run_tags["mlflow.parentRunId"] = parent_run_id
-        run = self.client.create_run(self.experiment_id(experiment), tags=run_tags, run_name=name)
+        try:
+            run = self.client.create_run(self.experiment_id(experiment), tags=run_tags, run_name=name)
+        except Exception:  # the experiment was deleted or recreated since this process looked it up: look again
+            self._experiment_ids.pop(experiment, None)
+            run = self.client.create_run(self.experiment_id(experiment), tags=run_tags, run_name=name)
         return JobRecord(self, run.info.run_id, run.info.experiment_id, name)
 
     def find_job(self, name: str):
@@ -61,6 +84,10 @@ class Tracker:
         runs = self.client.search_runs(self._all_experiments(), f"tags.`{T.JOB_NAME}` = '{_quote(name)}'",
                                        max_results=2)
         return runs[0] if runs else None
+
+    def run(self, run_id: str):
+        """The MLflow run `run_id` (info, tags, latest metrics)."""
+        return self.client.get_run(run_id)
 
     def record(self, run) -> "JobRecord":
         return JobRecord(self, run.info.run_id, run.info.experiment_id, run.data.tags.get(T.JOB_NAME, run.info.run_name))
@@ -127,9 +154,12 @@ class JobRecord:
         for start in range(0, len(items), 100):
             self.client.log_batch(self.run_id, params=items[start:start + 100])
 
-    def set_status(self, status: str, reason: str | None = None, exit_code: int | None = None) -> bool:
-        """Move to `status`; a terminal status is written once, and never over another terminal one."""
-        if status in T.TERMINAL and self.status() in T.TERMINAL:
+    def set_status(self, status: str, reason: str | None = None, exit_code: int | None = None,
+                   current: str | None = None) -> bool:
+        """Move to `status`; a terminal status is written once, and never over another terminal one.
+
+        `current` is the status the caller has just read, which saves reading it again."""
+        if status in T.TERMINAL and (current or self.status()) in T.TERMINAL:
             return False
         extra = {T.STATUS: status}
         if reason:

@@ -91,3 +91,15 @@ with DAG(dag_id="mljobs_sweep_policy", schedule=None, catchup=False):
         "objective": {"goal": "maximize", "primary_metric": "score"},
         "early_termination": {"type": "median_stopping", "evaluation_interval": 1, "delay_evaluation": 2},
         "experiment_name": "airflow-sweep-policy"})
+
+with DAG(dag_id="mljobs_docker_sweep", schedule=None, catchup=False):
+    sweep_job("tune", max_concurrent_trials=1, job={
+        "type": "sweep",
+        "trial": {"command": CURVE.replace("python ", "python3 ", 1),
+                  "environment": {"image": "python:3.11-slim",
+                                  "conda_file": {"dependencies": [{"pip": ["mlflow-skinny"]}]}}},
+        "compute": "docker", "sampling_algorithm": "grid",
+        "search_space": {"quality": {"type": "choice", "values": [0.9, 0.95, 0.1]}},
+        "objective": {"goal": "maximize", "primary_metric": "score"},
+        "early_termination": {"type": "median_stopping", "evaluation_interval": 1, "delay_evaluation": 2},
+        "experiment_name": "airflow-docker-sweep"})
