@@ -127,6 +127,17 @@ class Sweep:
         return self.engine.tracker.record(run)
 
     # -- trials ----------------------------------------------------------------------------------------------------
+    def waits_for(self, index: int, trials) -> list[int]:
+        """The trials of earlier waves still running, which trial `index` waits for before it asks the sampler.
+
+        A sampler that learns from the history (bayesian) runs in waves of max_concurrent_trials, so that each wave
+        sees every result of the waves before it. Trials not recorded yet are not waited for: a sweep never hangs
+        on a trial that could not start."""
+        if not self.sampler.needs_history:
+            return []
+        wave_start = index - index % self.concurrency
+        return [t.index for t in trials if t.index < wave_start and t.status not in T.TERMINAL]
+
     def start(self, index: int, parent_run_id: str, history: tuple[TrialRecord, ...],
               say: Callable[[str], None], log: Callable[[str], None] | None = None) -> RunningTrial:
         params = self.sampler.suggest(self.job.search_space, history, index)
@@ -267,7 +278,8 @@ class SweepRunner(Sweep):
                     for trial in running.values():
                         trial.submission.handle.cancel(reason)
                     self.total = next_index
-                while len(running) < self.concurrency and next_index < self.total:
+                while (len(running) < self.concurrency and next_index < self.total
+                       and not self.waits_for(next_index, [t.summary() for t in running.values()])):
                     running[next_index] = self.start(next_index, parent.run_id, history(), say)
                     next_index += 1
                 for index in list(running):

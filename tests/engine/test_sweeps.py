@@ -140,6 +140,9 @@ def test_bayesian_sweep_learns_from_the_history_recorded_in_mlflow(engine, proje
     assert len(runs) == 14 and all(r.data.tags[T.STATUS] == "Completed" for r in runs)
     late = [abs(float(r.data.params["x"]) - 0.7) for r in runs[10:]]  # suggested by the Gaussian process
     assert min(late) < 0.05 and abs(result.best["params"]["x"] - 0.7) < 0.05
+    for wave in range(4, 14, 4):  # in waves of max_concurrent_trials: each starts once the one before has ended
+        ended = max(r.info.end_time for r in runs[:wave])
+        assert all(r.info.start_time >= ended for r in runs[wave:wave + 4])
 
 
 def test_bayesian_without_pytorch_is_refused_before_any_trial(engine, project, unique, monkeypatch):

@@ -102,3 +102,23 @@ def test_bayesian_moves_toward_good_regions():
         history.append(TrialRecord(i, params, "Completed", ((params["x"] - 0.3) ** 2,)))
     late = [abs(t.params["x"] - 0.3) for t in history[25:]]
     assert sorted(late)[len(late) // 2] < 0.15  # uniform draws would sit 0.29 away on average
+
+
+def test_only_a_learning_sampler_waits_for_the_earlier_wave(tmp_path):
+    from airflow_mljobs.engine import Engine
+    from airflow_mljobs.spec import load_job_dict
+    from airflow_mljobs.sweeps import Sweep, TrialSummary
+
+    def sweep(algorithm):
+        job = {"type": "sweep", "trial": {"command": "echo ${{search_space.x}}"}, "sampling_algorithm": algorithm,
+               "search_space": {"x": {"type": "uniform", "min_value": 0, "max_value": 1}},
+               "objective": {"goal": "maximize", "primary_metric": "m"},
+               "limits": {"max_total_trials": 9, "max_concurrent_trials": 3}}
+        return Sweep(Engine(home=tmp_path), load_job_dict(job), name="s")
+
+    trials = [TrialSummary(0, "s_0", "r0", {}, "Completed"), TrialSummary(1, "s_1", "r1", {}, "Running"),
+              TrialSummary(3, "s_3", "r3", {}, "Running")]
+    assert sweep("bayesian").waits_for(2, trials) == []  # the same wave as trial 1
+    assert sweep("bayesian").waits_for(4, trials) == [1]  # the next wave waits for trial 1, not for its own trial 3
+    assert sweep("bayesian").waits_for(6, trials) == [1, 3]
+    assert sweep("random").waits_for(6, trials) == []  # independent draws: no reason to wait

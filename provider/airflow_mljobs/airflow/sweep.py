@@ -13,16 +13,18 @@ records the best trial on the parent and returns it.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
 from airflow.sdk import BaseOperator, TaskGroup
-from airflow.sdk.exceptions import AirflowException
+from airflow.sdk.exceptions import AirflowException, AirflowRescheduleException
 
 from .hooks import MlflowHook
 from .operators import BindingsSurviveJinja, _LineLogger, airflow_tags, user_errors_fail
 
 POLL_SECONDS = 0.25  # how often a running trial's metric is read for the policy
+WAVE_POLL_SECONDS = 5  # how often a bayesian trial waiting for the earlier wave looks again (its slot is free meanwhile)
 
 
 class _SweepTask(BindingsSurviveJinja, BaseOperator):
@@ -86,7 +88,12 @@ class SweepTrialOperator(_SweepTask):
         def history():
             return tuple(t.record() for t in sweep.recorded_trials(parent_run_id))
 
-        trial = sweep.start(self.index, parent_run_id, history() if sweep.sampler.needs_history else (), say, log=say)
+        recorded = sweep.recorded_trials(parent_run_id) if sweep.sampler.needs_history else []
+        earlier = sweep.waits_for(self.index, recorded)
+        if earlier and not any(t.index == self.index for t in recorded):  # a retry goes straight back to its job
+            self.log.info("trial %d waits for the earlier wave (trials %s) to end", self.index, earlier)
+            raise AirflowRescheduleException(datetime.now(timezone.utc) + timedelta(seconds=WAVE_POLL_SECONDS))
+        trial = sweep.start(self.index, parent_run_id, tuple(t.record() for t in recorded), say, log=say)
         context["trial_label"] = ", ".join(f"{k}={v}" for k, v in sorted(trial.params.items()))
         self._trial = trial
         while not sweep.watch(trial, history, say, wait=POLL_SECONDS):
