@@ -6,6 +6,7 @@ it runs (an Airflow mapped task instance, a CLI worker), and running trials coun
 
 from __future__ import annotations
 
+import importlib.util
 import random
 from dataclasses import dataclass
 
@@ -66,6 +67,9 @@ class BayesianSampler:
     goal: str = "maximize"
     needs_history = True
 
+    def __post_init__(self) -> None:
+        require_torch()
+
     def suggest(self, space: dict, history: tuple[TrialRecord, ...], index: int) -> dict:
         import optuna
 
@@ -93,7 +97,6 @@ def _gp_sampler(seed: int):
 
     import optuna
 
-    require_torch()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         return optuna.samplers.GPSampler(seed=seed, warn_independent_sampling=False)
@@ -104,11 +107,10 @@ BAYESIAN_NEEDS_TORCH = ("bayesian sampling uses Optuna's Gaussian-process sample
 
 
 def require_torch() -> None:
-    """Fail before any trial starts, not at the eleventh, when the bayesian sampler cannot run here."""
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        raise ImportError(BAYESIAN_NEEDS_TORCH) from None
+    """Fail before any trial starts, not at the eleventh, when the bayesian sampler cannot run here. Looked up,
+    not imported: importing PyTorch takes a second, which the tasks that never suggest need not pay."""
+    if importlib.util.find_spec("torch") is None:
+        raise ImportError(BAYESIAN_NEEDS_TORCH)
 
 
 def _optuna_distribution(dimension: dict):
@@ -144,6 +146,5 @@ def sampler_for(algorithm: dict, goal: str = "maximize"):
     if kind == "grid":
         return GridSampler()
     if kind == "bayesian":
-        require_torch()
         return BayesianSampler(algorithm.get("seed"), goal)
     raise ValueError(f"unknown sampling algorithm {kind!r}")
