@@ -14,8 +14,8 @@ import json
 import os
 import socket
 import sys
-import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -133,8 +133,9 @@ class Engine:
                params: dict[str, str] | None = None) -> Submission:
         """Start the job (or attach to the running job of that name) and return once it runs.
 
-        `params` are logged on the run beside the literal inputs (a sweep trial's hyperparameters); `log` receives what happens before the job starts (an image build, for containers);
-        `compute_settings` go over the compute's own (an Airflow docker connection's engine URL, for example).
+        `params` are logged on the run beside the literal inputs (a sweep trial's hyperparameters); `log`
+        receives what happens before the job starts (an image build, for containers); `compute_settings`
+        go over the compute's own (an Airflow docker connection's engine URL, for example).
         """
         job = document.model
         name = name or job.name or generate_name()
@@ -285,18 +286,18 @@ class Engine:
         record.set_status("Finalizing")
         submission.handle.sync_logs()
         tail = _log_tail(submission.job_dir / "user_logs")
-        # removing containers takes a round trip to the engine: do it while the files upload
-        releasing = _Background(submission.handle.release, outcome.status, on_finish)
         workdir = submission.job_dir / "wd"
-        record.log_dir(workdir / "outputs", "outputs")
-        record.log_dir(workdir / "logs", "logs")
-        record.log_dir(submission.job_dir / "user_logs", "user_logs")
         outputs = {}
         named = submission.job_dir / "named-outputs"
-        for folder in sorted(named.iterdir()) if named.is_dir() else []:
-            record.log_dir(folder, f"named-outputs/{folder.name}")
-            outputs[folder.name] = str(folder)
-        releasing.join()
+        with ThreadPoolExecutor(max_workers=1) as pool:  # removing containers is an engine round trip: overlap it
+            releasing = pool.submit(submission.handle.release, outcome.status, on_finish)
+            record.log_dir(workdir / "outputs", "outputs")
+            record.log_dir(workdir / "logs", "logs")
+            record.log_dir(submission.job_dir / "user_logs", "user_logs")
+            for folder in sorted(named.iterdir()) if named.is_dir() else []:
+                record.log_dir(folder, f"named-outputs/{folder.name}")
+                outputs[folder.name] = str(folder)
+            releasing.result()  # what it raised, raised here
         record.set_status(outcome.status, reason=outcome.reason, exit_code=outcome.exit_code,
                           current=run.data.tags.get(T.STATUS))
         result = JobResult(submission.name, outcome.status, submission.run_id, submission.experiment_id,
@@ -432,26 +433,6 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-class _Background(threading.Thread):
-    """Run one call in a thread; `join()` re-raises what it raised, in the caller."""
-
-    def __init__(self, call: Callable, *args) -> None:
-        super().__init__(daemon=True)
-        self._call, self._args, self._error = call, args, None
-        self.start()
-
-    def run(self) -> None:
-        try:
-            self._call(*self._args)
-        except BaseException as exc:  # handed to the caller by join()
-            self._error = exc
-
-    def join(self, timeout: float | None = None) -> None:
-        super().join(timeout)
-        if self._error is not None:
-            raise self._error
 
 
 def _log_tail(folder: Path, lines: int = 30) -> str:
