@@ -25,8 +25,7 @@ from airflow.sdk.exceptions import AirflowException
 
 from .hooks import MlflowHook
 
-ACTIVE = ("NotStarted", "Queued", "Preparing", "Running", "Finalizing", "Ended")
-TERMINAL = ("Completed", "Failed", "Canceled")
+ENDED = "Ended"  # ended while nobody watched: active until it is collected
 
 
 class BindingsSurviveJinja:
@@ -122,17 +121,17 @@ class CommandJobOperator(BindingsSurviveJinja, ResumableJobMixin, BaseOperator):
         run = self.engine.tracker.find_job(external_id["name"])
         if run is None:
             return "Lost"
-        status = run.data.tags.get("mljobs.status", "NotStarted")
-        if status in TERMINAL:
+        status = _status_of(run) or "NotStarted"
+        if status in _tags().TERMINAL:
             return status
         try:
-            return "Running" if self.engine.attach(external_id["name"]).handle.poll() is None else "Ended"
+            return "Running" if self.engine.attach(external_id["name"]).handle.poll() is None else ENDED
         except Exception as exc:  # its folder or containers are gone: start afresh
             self.log.warning("job %s cannot be reattached (%s)", external_id["name"], exc)
             return "Lost"
 
     def is_job_active(self, status: str) -> bool:
-        return status in ACTIVE
+        return status in _tags().ACTIVE or status == ENDED
 
     def is_job_succeeded(self, status: str) -> bool:
         return status == "Completed"
@@ -167,7 +166,7 @@ class CommandJobOperator(BindingsSurviveJinja, ResumableJobMixin, BaseOperator):
         status = self.get_job_status(stored, context) if stored else None
         if status == "Completed":
             return self.get_job_result(stored, context)
-        if status in ACTIVE:
+        if self.is_job_active(status):
             identity = self.engine.attach(stored["name"]).to_dict()
         else:
             identity = self.submit_job(context)
@@ -245,7 +244,7 @@ class CommandJobOperator(BindingsSurviveJinja, ResumableJobMixin, BaseOperator):
         """The name of a job of an earlier try that still runs (to attach), or a new one for this try."""
         for name in self._names_of_earlier_tries(context):
             run = self.engine.tracker.find_job(name)
-            if run is not None and run.data.tags.get("mljobs.status") not in TERMINAL:
+            if run is not None and _status_of(run) not in _tags().TERMINAL:
                 return name
         try_number = context["ti"].try_number
         base = self._base_name(context)
@@ -255,9 +254,20 @@ class CommandJobOperator(BindingsSurviveJinja, ResumableJobMixin, BaseOperator):
         """The name of an earlier try's job that completed, so that a retry never runs it twice."""
         for name in self._names_of_earlier_tries(context)[: max(0, context["ti"].try_number - 1)]:
             run = self.engine.tracker.find_job(name)
-            if run is not None and run.data.tags.get("mljobs.status") == "Completed":
+            if run is not None and _status_of(run) == "Completed":
                 return name
         return None
+
+
+def _tags():
+    """The record's status vocabulary, imported when a task runs (DAG parsing stays light)."""
+    from ..tracking import tags
+
+    return tags
+
+
+def _status_of(run) -> str | None:
+    return run.data.tags.get(_tags().STATUS)
 
 
 def user_errors_fail(load):
