@@ -110,9 +110,14 @@ class Sweep:
         self.concurrency = max(1, min(self.job.limits.max_concurrent_trials, total))
 
     # -- the parent -----------------------------------------------------------------------------------------------
-    def open_parent(self):
+    def open_parent(self, reuse: bool = False):
+        """Create the sweep's parent run; an existing one of that name is an error, or with `reuse` the parent
+        (an Airflow retry of the task that opened it)."""
         tracker = self.engine.tracker
-        if tracker.find_job(self.name) is not None:
+        existing = tracker.find_job(self.name)
+        if existing is not None and reuse:
+            return tracker.record(existing)
+        if existing is not None:
             raise SubmitError(f"a job named '{self.name}' exists already; job names are unique, give another --name")
         parent = tracker.create_job_run(self.experiment, self.name,
                                         {T.JOB_TYPE: "sweep", T.COMPUTE: self.job.compute or "local", **self.tags})

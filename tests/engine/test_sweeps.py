@@ -154,3 +154,14 @@ def test_bayesian_without_pytorch_is_refused_before_any_trial(engine, project, u
     with pytest.raises(SubmitError, match=r"sampling_algorithm: bayesian sampling .* needs PyTorch: "
                                           r"pip install 'airflow-provider-mljobs\[bayesian\]'"):
         Sweep(engine, document, name=unique("no-torch"))
+
+
+def test_the_parent_run_is_opened_once_and_reused_only_when_asked(engine, project, unique):
+    from airflow_mljobs.spec import SubmitError
+    from airflow_mljobs.sweeps import Sweep
+
+    sweep = Sweep(engine, engine.load(sweep_file(project)), name=unique("parent"))
+    first = sweep.open_parent()
+    assert sweep.open_parent(reuse=True).run_id == first.run_id  # a retried start task finds the same parent
+    with pytest.raises(SubmitError, match="exists already"):
+        sweep.open_parent()

@@ -66,8 +66,7 @@ class SweepStartOperator(_SweepTask):
 
     def execute(self, context) -> list[dict]:
         sweep = self._sweep(context)
-        run = sweep.engine.tracker.find_job(sweep.name)
-        parent_run_id = run.info.run_id if run is not None else sweep.open_parent().run_id
+        parent_run_id = sweep.open_parent(reuse=True).run_id
         self.log.info("sweep %s: %d trials, %d at a time", sweep.name, sweep.total, sweep.concurrency)
         return [{"index": index, "parent_run_id": parent_run_id} for index in range(sweep.total)]
 
