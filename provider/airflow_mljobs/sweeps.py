@@ -99,7 +99,8 @@ class Sweep:
         try:
             self.sampler = sampler_for(vars(self.job.sampling_algorithm), self.goal)
         except ImportError as missing:
-            raise SubmitError(f"{self.job.source or 'sweep'}: sampling_algorithm: {missing}") from None
+            where = document.source.mark(("sampling_algorithm",))
+            raise SubmitError(f"{where}: error: sampling_algorithm: {missing}") from None
         policy = self.job.early_termination
         self.policy = policy_for(None if policy is None else {k: v for k, v in vars(policy).items() if v is not None},
                                  self.goal)

@@ -151,7 +151,7 @@ def test_bayesian_without_pytorch_is_refused_before_any_trial(engine, project, u
 
     monkeypatch.setitem(sys.modules, "torch", None)  # as on a machine without the `bayesian` extra
     document = engine.load(sweep_file(project, algorithm="{type: bayesian}"))
-    with pytest.raises(SubmitError, match=r"sampling_algorithm: bayesian sampling .* needs PyTorch: "
+    with pytest.raises(SubmitError, match=r"sweep\.yml:\d+:\d+: error: sampling_algorithm: bayesian sampling .* needs PyTorch: "
                                           r"pip install 'airflow-provider-mljobs\[bayesian\]'"):
         Sweep(engine, document, name=unique("no-torch"))
 
