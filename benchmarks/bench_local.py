@@ -46,7 +46,7 @@ def noop_job(home: Path, repeats: int) -> None:
         return wrapper
 
     for cls, names in ((Tracker, ("create_job_run", "find_job", "experiment_id", "record", "run")),
-                       (JobRecord, ("set_status", "log_params", "log_text", "log_dir", "metrics", "set_tags",
+                       (JobRecord, ("set_status", "log_text", "log_dir", "metrics", "set_tags",
                                     "status", "tags"))):
         for name in names:
             setattr(cls, name, timed(getattr(cls, name)))

@@ -75,8 +75,11 @@ class JobResult:
 class Engine:
     """Jobs in one workspace (job folders, input cache, and the tracking store or server it points at)."""
 
-    def __init__(self, home: str | Path | None = None, tracking_uri: str | None = None) -> None:
+    def __init__(self, home: str | Path | None = None, tracking_uri: str | None = None,
+                 prefer_server: bool = False) -> None:
+        """`prefer_server`: for a command that makes a few calls and exits (see `open_tracker`)."""
         self.config = resolve_tracking(home, tracking_uri)
+        self.prefer_server = prefer_server
         self._tracker = None
 
     @property
@@ -84,7 +87,7 @@ class Engine:
         if self._tracker is None:
             from .tracking import open_tracker
 
-            self._tracker = open_tracker(self.config)
+            self._tracker = open_tracker(self.config, prefer_server=self.prefer_server)
         return self._tracker
 
     @property
@@ -164,8 +167,7 @@ class Engine:
             shutil.rmtree(job_dir, ignore_errors=True)
             raise
         notes = [staged.snapshot.describe(), *backend.notes(draft)]
-        record.log_params({**{f"inputs.{i.name}": i.value for i in draft.inputs if i.kind == "literal"},
-                           **(params or {})})
+        params = {**{f"inputs.{i.name}": i.value for i in draft.inputs if i.kind == "literal"}, **(params or {})}
         record.log_text(dump_yaml(document.data), "job.yml")
         try:
             plan = self._final_plan(document, name, record, backend, staged, tags)
@@ -175,14 +177,14 @@ class Engine:
         except Exception as exc:
             reason = str(exc) if isinstance(exc, SubmitError) else f"could not start: {exc}"
             record.log_dir(job_dir / "user_logs", "user_logs")
-            record.set_status("Failed", reason=reason)
+            record.set_status("Failed", reason=reason, current="Preparing", params=params)
             (job_dir / "result.json").write_text(json.dumps(JobResult(name, "Failed", record.run_id,
                                                                       record.experiment_id, None, reason).to_dict()))
             raise SubmitError(f"job '{name}' failed before it started: {reason}") from None
         submission = Submission(name, record.run_id, record.experiment_id, job_dir, handle, plan.timeout,
                                 time.time(), notes=notes)
         self._save(submission)
-        record.set_status("Running")
+        record.set_status("Running", params=params)  # one write: the run's parameters with its new status
         return submission
 
     def _final_plan(self, document, name, record, backend, staged, tags) -> ExecutionPlan:
@@ -283,18 +285,20 @@ class Engine:
             return self._await_result(result_file)
         run = self.tracker.run(submission.run_id)  # the job has ended: its metrics are final
         record = self.tracker.record(run)
-        record.set_status("Finalizing")
+        workdir = submission.job_dir / "wd"
+        named = submission.job_dir / "named-outputs"
+        named_outputs = sorted(named.iterdir()) if named.is_dir() else []
+        if named_outputs or _has_files(workdir / "outputs"):  # logs alone upload in a moment: no status for that
+            record.set_status("Finalizing")
         submission.handle.sync_logs()
         tail = _log_tail(submission.job_dir / "user_logs")
-        workdir = submission.job_dir / "wd"
         outputs = {}
-        named = submission.job_dir / "named-outputs"
         with ThreadPoolExecutor(max_workers=1) as pool:  # removing containers is an engine round trip: overlap it
             releasing = pool.submit(submission.handle.release, outcome.status, on_finish)
             record.log_dir(workdir / "outputs", "outputs")
             record.log_dir(workdir / "logs", "logs")
             record.log_dir(submission.job_dir / "user_logs", "user_logs")
-            for folder in sorted(named.iterdir()) if named.is_dir() else []:
+            for folder in named_outputs:
                 record.log_dir(folder, f"named-outputs/{folder.name}")
                 outputs[folder.name] = str(folder)
             releasing.result()  # what it raised, raised here
@@ -433,6 +437,10 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def _has_files(folder: Path) -> bool:
+    return folder.is_dir() and any(path.is_file() for path in folder.rglob("*"))
 
 
 def _log_tail(folder: Path, lines: int = 30) -> str:

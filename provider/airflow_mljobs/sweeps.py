@@ -241,16 +241,16 @@ class Sweep:
         parent.log_text(_csv(rows), "sweep/trials.csv")
         silent = [t.index for t in trials if not t.values]
         tags = {"mljobs.sweep.trials": str(len(trials))}
-        best_info = None
+        best_info, best_params = None, None
         if best is not None:
             best_info = {"trial": best.index, "name": best.name, "run_id": best.run_id, "value": best.values[-1],
                          "params": best.params}
             tags.update({"best_child_run_id": best.run_id, "mljobs.best_trial": best.name})
-            parent.log_params({f"best.{k}": _text(v) for k, v in best.params.items()})
+            best_params = {f"best.{k}": _text(v) for k, v in best.params.items()}
             self.engine.tracker.client.log_metric(parent.run_id, f"best_{self.metric}", best.values[-1])
         if silent:
             tags["mljobs.sweep.no_primary_metric"] = ",".join(map(str, silent))
-        parent.set_tags(tags)
+        parent.set_tags(tags, best_params)
         _log_plots(parent, rows, self.metric, self.goal)
         completed = [t for t in trials if t.status == "Completed"]
         status = "Completed" if completed else "Failed"

@@ -66,6 +66,20 @@ def test_metrics_params_tags_outputs_and_logs(engine, project, unique):
     assert (snapshot / "train.py").is_file() and not (snapshot / "notes.tmp").exists()
 
 
+def test_the_embedded_store_is_in_write_ahead_log_mode(engine, project, unique, workspace):
+    """The engine, the workspace's tracking server and jobs' own mlflow calls write the one SQLite file."""
+    import sqlite3
+
+    path = project("""
+        command: python -c "import mlflow; [mlflow.log_metric('m', i, step=i) for i in range(20)]"
+    """)
+    result, log = run(engine, path, unique())
+    assert result.status == "Completed", log
+    with sqlite3.connect(workspace / "mlflow.db") as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert [m.value for m in engine.tracker.client.get_metric_history(result.run_id, "m")] == list(range(20))
+
+
 def test_git_provenance(engine, project, unique, tmp_path):
     import subprocess
 

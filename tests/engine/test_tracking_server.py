@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from airflow_mljobs.engine import Engine
@@ -26,3 +28,29 @@ def test_jobs_record_into_a_tracking_server(mlflow_server, project, unique, tmp_
     assert (tmp_path / "down" / "artifacts" / "outputs" / "kept.txt").read_text() == "kept\n"
     other = Engine(home=tmp_path / "elsewhere", tracking_uri=mlflow_server)
     assert other.show(name)["status"] == "Completed"  # any machine pointing at the server sees the job
+
+
+def test_cli_commands_use_the_workspace_server_while_the_engine_writes_the_store(project, unique, tmp_path,
+                                                                                  monkeypatch):
+    """A one-shot command skips loading the SQLite store when the workspace's server runs; a long-lived engine
+    writes the store itself; both see the same jobs."""
+    import json
+    import subprocess
+    import sys
+
+    from airflow_mljobs.tracking.server import server_url, stop_server
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    home = tmp_path / "ws"
+    engine = Engine(home=home)
+    url = server_url(engine.config)
+    try:
+        assert Engine(home=home, prefer_server=True).tracker.uri == url
+        assert engine.tracker.uri == engine.config.tracking_uri and url.startswith("http://127.0.0.1:")
+        name = unique("direct")
+        assert engine.wait(engine.submit(engine.load(project("command: echo direct\n")), name=name)).status == "Completed"
+        shown = subprocess.run([sys.executable, "-m", "airflow_mljobs.cli", "job", "show", "-n", name, "-o", "json"],
+                               capture_output=True, text=True, env={**os.environ, "MLJOBS_HOME": str(home)}, check=True)
+        assert json.loads(shown.stdout)["status"] == "Completed"
+    finally:
+        stop_server(home)

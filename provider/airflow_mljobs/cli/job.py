@@ -47,12 +47,12 @@ def create(path, overrides, name, experiment_name, stream, dry_run, fmt) -> None
     """Create (submit) a job from a YAML file and print its name."""
     from ..engine import Engine
 
-    engine = Engine()
+    engine = _engine()
     with _user_errors():
         document = engine.load(path, list(overrides))
         print_problems(document.warnings)
         if document.kind == "sweep":
-            _create_sweep(engine, document, path, overrides, name, experiment_name, stream, dry_run)
+            _create_sweep(Engine(), document, path, overrides, name, experiment_name, stream, dry_run)
             return
         if dry_run:
             plan = engine.plan(document, name=name)
@@ -73,9 +73,7 @@ def create(path, overrides, name, experiment_name, stream, dry_run, fmt) -> None
 @name_option
 def stream_(name: str) -> None:
     """Follow a job's log until it ends, then print its Execution Summary."""
-    from ..engine import Engine
-
-    engine = Engine()
+    engine = _engine()
     with _user_errors():
         submission = engine.attach(name)
     sys.exit(_stream(engine, submission))
@@ -86,10 +84,8 @@ def stream_(name: str) -> None:
 @click.option("-o", "--output", "fmt", type=click.Choice(["table", "json", "yaml"]), default="table")
 def show(name: str, fmt: str) -> None:
     """Show a job's status, metrics, parameters and tags."""
-    from ..engine import Engine
-
     with _user_errors():
-        info = Engine().show(name)
+        info = _engine().show(name)
     if fmt == "table":
         for key in ("name", "type", "status", "compute", "experiment_id", "run_id", "start_time", "end_time",
                     "exit_code", "failure_reason"):
@@ -110,10 +106,8 @@ def show(name: str, fmt: str) -> None:
 @click.option("-o", "--output", "fmt", type=click.Choice(["table", "json", "yaml"]), default="table")
 def list_(experiment, status, max_results, include_children, fmt) -> None:
     """List jobs, newest first."""
-    from ..engine import Engine
-
     with _user_errors():
-        jobs = Engine().list(experiment, status, max_results, include_children)
+        jobs = _engine().list(experiment, status, max_results, include_children)
     if fmt != "table":
         emit(jobs, fmt)
         return
@@ -131,12 +125,10 @@ def list_(experiment, status, max_results, include_children, fmt) -> None:
 @click.option("--download-path", default=".", show_default=True, type=click.Path(file_okay=False))
 def download(name, everything, output_name, download_path) -> None:
     """Download a finished job's artifacts (artifacts/) and named outputs (named-outputs/<name>/)."""
-    from ..engine import Engine
-
     if everything and output_name:
         raise click.UsageError("--all and --output-name exclude each other")
     with _user_errors():
-        written = Engine().download(name, Path(download_path), everything=everything, output_name=output_name)
+        written = _engine().download(name, Path(download_path), everything=everything, output_name=output_name)
     for path in written:
         click.echo(str(path))
 
@@ -145,10 +137,8 @@ def download(name, everything, output_name, download_path) -> None:
 @name_option
 def cancel(name: str) -> None:
     """Cancel a job: stop everything it started, then record it Canceled."""
-    from ..engine import Engine
-
     with _user_errors():
-        result = Engine().cancel(name)
+        result = _engine().cancel(name)
     click.echo(f"{result.name}: {result.status}")
 
 
@@ -156,9 +146,7 @@ def cancel(name: str) -> None:
 @name_option
 def watch(name: str) -> None:
     """Follow a job without printing and finalize it (started in the background by `create`)."""
-    from ..engine import Engine
-
-    engine = Engine()
+    engine = _engine()
     submission = engine.attach(name)
     engine.finalize(submission, engine.follow(submission))
 
@@ -215,6 +203,13 @@ def _create_sweep(engine, document, path, overrides, name, experiment_name, stre
 
 
 # -- helpers ------------------------------------------------------------------------------------------------
+def _engine():
+    """An engine for a command that makes a few tracking calls and exits (a sweep makes many: `Engine()`)."""
+    from ..engine import Engine
+
+    return Engine(prefer_server=True)
+
+
 class _user_errors:
     """Spec errors exit 2 with their places; other project errors print one line and exit 1."""
 
