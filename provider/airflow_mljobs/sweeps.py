@@ -331,18 +331,17 @@ def _csv(rows: list[dict]) -> str:
 
 
 def _log_plots(parent, rows: list[dict], metric: str, goal: str) -> None:
-    """Objective per trial with best-so-far, and each hyperparameter against the objective (when matplotlib is there)."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return
+    """Objective per trial with best-so-far, and each hyperparameter against the objective (when matplotlib is
+    there). Figures are made without pyplot: no global figure registry in a long-lived worker, a lighter import."""
     scored = [r for r in rows if r[metric] is not None]
     if not scored:
         return
-    figure, axis = plt.subplots(figsize=(6, 4))
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        return
+    figure = Figure(figsize=(6, 4))
+    axis = figure.subplots()
     xs = [r["trial"] for r in scored]
     ys = [r[metric] for r in scored]
     best, running_best = [], None
@@ -355,10 +354,10 @@ def _log_plots(parent, rows: list[dict], metric: str, goal: str) -> None:
     axis.set_ylabel(metric)
     axis.legend()
     parent.client.log_figure(parent.run_id, figure, "sweep/objective.png")
-    plt.close(figure)
     params = [k for k in scored[0] if k.startswith("param.")]
     if params:
-        figure, axes = plt.subplots(1, len(params), figsize=(4 * len(params), 3.5), squeeze=False)
+        figure = Figure(figsize=(4 * len(params), 3.5))
+        axes = figure.subplots(1, len(params), squeeze=False)
         for axis, key in zip(axes[0], params):
             values = [r[key] for r in scored]
             try:
@@ -370,4 +369,3 @@ def _log_plots(parent, rows: list[dict], metric: str, goal: str) -> None:
             axis.set_ylabel(metric)
         figure.tight_layout()
         parent.client.log_figure(parent.run_id, figure, "sweep/hyperparameters.png")
-        plt.close(figure)

@@ -45,4 +45,5 @@ class MlflowHook(BaseHook):
         from ..engine import Engine
 
         uri, home = self.settings()
-        return Engine(home=home, tracking_uri=uri)
+        # a task instance is a process of its own on a worker: it makes a few calls, as a CLI command does
+        return Engine(home=home, tracking_uri=uri, prefer_server=True)
