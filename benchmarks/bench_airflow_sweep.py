@@ -76,6 +76,21 @@ def main() -> None:
         ratio = times["bench_sweep"] / times["bench_expand"]
         print(f"{args.trials}-trial sweep  plain @task.expand {times['bench_expand']:6.1f} s | sweep_job (trial jobs, "
               f"MLflow runs) {times['bench_sweep']:6.1f} s | ratio {ratio:4.2f}x (target <= 1.3x)")
+        print("task instances  median seconds: " + " | ".join(
+            f"{dag}.{task} {seconds:.3f}" for (dag, task), seconds in task_durations(root / "airflow" / "airflow.db")))
+
+
+def task_durations(database: Path) -> list[tuple[tuple[str, str], float]]:
+    """The median duration of each task (mapped instances pooled), from Airflow's own records."""
+    import sqlite3
+
+    rows = sqlite3.connect(database).execute(
+        "select dag_id, task_id, (julianday(end_date) - julianday(start_date)) * 86400 from task_instance "
+        "where end_date is not null").fetchall()
+    pooled: dict[tuple[str, str], list[float]] = {}
+    for dag, task, seconds in rows:
+        pooled.setdefault((dag.removeprefix("bench_"), task), []).append(seconds)
+    return sorted((key, statistics.median(values)) for key, values in pooled.items())
 
 
 if __name__ == "__main__":
