@@ -133,16 +133,20 @@ class Sweep:
         return self.engine.tracker.record(run)
 
     # -- trials ----------------------------------------------------------------------------------------------------
-    def waits_for(self, index: int, trials) -> list[int]:
-        """The trials of earlier waves still running, which trial `index` waits for before it asks the sampler.
+    def waits_for(self, index: int, trials, still_to_start=()) -> list[int]:
+        """The trials of earlier waves not ended, which trial `index` waits for before it asks the sampler.
 
         A sampler that learns from the history (bayesian) runs in waves of max_concurrent_trials, so that each wave
-        sees every result of the waves before it. Trials not recorded yet are not waited for: a sweep never hangs
-        on a trial that could not start."""
+        sees every result of the waves before it. Those running (`trials`, as recorded) are waited for, and those
+        not recorded yet only when the caller knows they will still start (`still_to_start`: in Airflow, trials
+        whose task instances have not finished), so a sweep never hangs on a trial that failed before it began."""
         if not self.sampler.needs_history:
             return []
         wave_start = index - index % self.concurrency
-        return [t.index for t in trials if t.index < wave_start and t.status not in T.TERMINAL]
+        recorded = {t.index for t in trials}
+        running = {t.index for t in trials if t.index < wave_start and t.status not in T.TERMINAL}
+        coming = {i for i in still_to_start if i < wave_start and i not in recorded}
+        return sorted(running | coming)
 
     def start(self, index: int, parent_run_id: str, history: tuple[TrialRecord, ...],
               say: Callable[[str], None], log: Callable[[str], None] | None = None) -> RunningTrial:

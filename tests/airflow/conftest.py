@@ -37,13 +37,19 @@ class AirflowHome:
         """`dag.test()` with a fixed run id and hash seed. It runs the ready task instances of a step in the order
         of a set, which follows string hashes of their keys (run id included): fixed, the mapped instances run in a
         fixed order, which the tests assert."""
+        return subprocess.run(self.fixed_order_command(dag_id, run_after), env={**self.env, "PYTHONHASHSEED": "0"},
+                              capture_output=True, text=True, timeout=timeout, cwd=self.root)
+
+    @staticmethod
+    def fixed_order_command(dag_id: str, run_after: str) -> list[str]:
+        """The command `dag_test_in_fixed_order` runs (with PYTHONHASHSEED=0), for a test that runs it in the
+        background."""
         script = ("import sys; from datetime import datetime, timezone; from airflow.dag_processing.dagbag import DagBag; "
                   f"dag = DagBag().get_dag({dag_id!r}); "
                   f"when = datetime.fromisoformat({run_after!r}).replace(tzinfo=timezone.utc); "
                   "run = dag.test(run_after=when, logical_date=when); "
                   "sys.exit(0 if run.state == 'success' else 1)")
-        return subprocess.run([sys.executable, "-c", script], env={**self.env, "PYTHONHASHSEED": "0"},
-                              capture_output=True, text=True, timeout=timeout, cwd=self.root)
+        return [sys.executable, "-c", script]
 
     def engine(self):
         from airflow_mljobs.engine import Engine

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sqlite3
+import subprocess
+import time
 
 import pytest
 
 from airflow_mljobs.tracking import tags as T
+from tests.airflow.conftest import AIRFLOW
 from tests.docker.conftest import docker_engine  # noqa: F401  (the Docker fixture)
 
 pytestmark = pytest.mark.slow
@@ -81,3 +86,49 @@ def test_a_sweep_from_a_dag_runs_its_trials_in_docker_and_stops_the_poor_one(tes
 def _started_in_order(trials: dict, *qualities: str) -> bool:
     starts = [trials[q].info.start_time for q in qualities]
     return starts == sorted(starts)
+
+
+def test_a_bayesian_trial_waits_while_the_wave_before_it_runs(test_airflow):
+    """Two workers at once: while a first-wave trial runs under `dag.test()`, a second-wave trial run by another
+    process (`airflow tasks test`, as a second worker would) is rescheduled and starts no job; the second wave
+    starts once the first has ended."""
+    from airflow_mljobs.sweeps import TRIAL_TAG
+
+    engine = test_airflow.engine()
+    dag_id = "mljobs_bayesian_waves"
+
+    def trials():
+        if engine.tracker.client.get_experiment_by_name("airflow-waves") is None:
+            return []
+        runs = engine.tracker.list_jobs(experiment="airflow-waves", max_results=100, include_children=True)
+        return [r for r in runs if TRIAL_TAG in r.data.tags]
+
+    with open(test_airflow.root / "waves.log", "w") as log:
+        first = subprocess.Popen(test_airflow.fixed_order_command(dag_id, "2026-02-01T00:00:00"), cwd=test_airflow.root,
+                                 env={**test_airflow.env, "PYTHONHASHSEED": "0"}, stdout=log, stderr=subprocess.STDOUT,
+                                 start_new_session=True)
+    try:
+        deadline = time.time() + 300
+        while not trials() and time.time() < deadline:
+            time.sleep(0.3)
+        (running,) = trials()  # waiting for its `go` file
+        index, run_id = int(running.data.tags[TRIAL_TAG]), running.data.tags["mljobs.airflow.run_id"]
+        assert index in (0, 1), f"trial {index} ran first: this test needs a first-wave trial running"
+        later = 3 - index  # of the second wave, and not started
+        second = subprocess.run([AIRFLOW, "tasks", "test", dag_id, "tune.trial", run_id, "--map-index", str(later)],
+                                env=test_airflow.env, cwd=test_airflow.root, capture_output=True, text=True, timeout=300)
+        assert f"trial {later} waits for the earlier wave" in second.stdout + second.stderr, second.stdout[-3000:]
+        assert [int(r.data.tags[TRIAL_TAG]) for r in trials()] == [index]  # the waiting trial started no job
+        while first.poll() is None and time.time() < deadline:  # let each trial finish once it runs
+            for run in trials():
+                if run.data.tags[T.STATUS] == "Running":
+                    (engine.job_dir(run.data.tags[T.JOB_NAME]) / "wd" / "go").write_text("")
+            time.sleep(0.3)
+        assert first.wait(timeout=60) == 0, (test_airflow.root / "waves.log").read_text()[-4000:]
+    finally:
+        if first.poll() is None:
+            os.killpg(first.pid, signal.SIGKILL)
+    by_index = {int(r.data.tags[TRIAL_TAG]): r for r in trials()}
+    assert sorted(by_index) == [0, 1, 2, 3] and {r.data.tags[T.STATUS] for r in by_index.values()} == {"Completed"}
+    first_wave_end = max(by_index[i].info.end_time for i in (0, 1))
+    assert min(by_index[i].info.start_time for i in (2, 3)) >= first_wave_end

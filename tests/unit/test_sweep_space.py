@@ -122,3 +122,6 @@ def test_only_a_learning_sampler_waits_for_the_earlier_wave(tmp_path):
     assert sweep("bayesian").waits_for(4, trials) == [1]  # the next wave waits for trial 1, not for its own trial 3
     assert sweep("bayesian").waits_for(6, trials) == [1, 3]
     assert sweep("random").waits_for(6, trials) == []  # independent draws: no reason to wait
+    # a trial of an earlier wave not recorded yet is waited for when it will still start, not otherwise
+    assert sweep("bayesian").waits_for(4, trials, still_to_start=[2, 4, 5]) == [1, 2]
+    assert sweep("bayesian").waits_for(4, trials[:2]) == [1]

@@ -87,8 +87,10 @@ class SweepTrialOperator(_SweepTask):
         def history():
             return tuple(t.record() for t in sweep.recorded_trials(parent_run_id))
 
-        recorded = sweep.recorded_trials(parent_run_id) if sweep.sampler.needs_history else []
-        earlier = sweep.waits_for(self.index, recorded)
+        recorded, unfinished = [], []
+        if sweep.sampler.needs_history:
+            recorded, unfinished = sweep.recorded_trials(parent_run_id), _unfinished_trials(context["ti"])
+        earlier = sweep.waits_for(self.index, recorded, unfinished)
         if earlier and not any(t.index == self.index for t in recorded):  # a retry goes straight back to its job
             self.log.info("trial %d waits for the earlier wave (trials %s) to end", self.index, earlier)
             raise AirflowRescheduleException(datetime.now(timezone.utc) + timedelta(seconds=WAVE_POLL_SECONDS))
@@ -120,6 +122,18 @@ class SweepBestOperator(_SweepTask):
         if result.best is None:
             raise AirflowException(f"sweep {sweep.name} has no trial that completed with '{sweep.metric}'")
         return {**result.best, "metric": sweep.metric, "sweep": sweep.name, "sweep_run_id": result.run_id}
+
+
+_FINISHED = {"success", "failed", "skipped", "upstream_failed", "removed"}
+
+
+def _unfinished_trials(ti) -> list[int]:
+    """The trials (map indexes of this task) whose task instances have not finished in this DAG run: those not
+    started yet will still start, so a later wave waits for them too."""
+    states = ti.get_task_states(dag_id=ti.dag_id, task_ids=[ti.task_id], run_ids=[ti.run_id]).get(ti.run_id, {})
+    prefix = f"{ti.task_id}_"
+    return [int(key[len(prefix):]) for key, state in states.items()
+            if key.startswith(prefix) and key[len(prefix):].isdigit() and state not in _FINISHED]
 
 
 def sweep_job(task_id: str, *, job: str | dict, set: dict | None = None, inputs: dict | None = None,  # noqa: A002

@@ -103,3 +103,13 @@ with DAG(dag_id="mljobs_docker_sweep", schedule=None, catchup=False):
         "objective": {"goal": "maximize", "primary_metric": "score"},
         "early_termination": {"type": "median_stopping", "evaluation_interval": 1, "delay_evaluation": 2},
         "experiment_name": "airflow-docker-sweep"})
+
+with DAG(dag_id="mljobs_bayesian_waves", schedule=None, catchup=False):
+    sweep_job("tune", job={
+        "type": "sweep", "trial": {"command": WAIT_FOR_GO + " && python -c \"import mlflow; "
+                                   "mlflow.log_metric('m', ${{search_space.x}})\""},
+        "sampling_algorithm": {"type": "bayesian", "seed": 3},
+        "search_space": {"x": {"type": "uniform", "min_value": 0, "max_value": 1}},
+        "objective": {"goal": "maximize", "primary_metric": "m"},
+        "limits": {"max_total_trials": 4, "max_concurrent_trials": 2, "trial_timeout": 300},
+        "experiment_name": "airflow-waves"})
