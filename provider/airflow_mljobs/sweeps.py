@@ -51,6 +51,11 @@ class TrialSummary:
     def record(self) -> TrialRecord:
         return TrialRecord(self.index, self.params, self.status, self.values)
 
+    @property
+    def settled(self) -> bool:
+        """Completed, or stopped by the policy: a retry of its task reports it instead of running it again."""
+        return self.status == "Completed" or (self.status in T.TERMINAL and self.stop_reason is not None)
+
 
 @dataclass
 class RunningTrial:
@@ -149,9 +154,13 @@ class Sweep:
         return sorted(running | coming)
 
     def start(self, index: int, parent_run_id: str, history: tuple[TrialRecord, ...],
-              say: Callable[[str], None], log: Callable[[str], None] | None = None) -> RunningTrial:
-        params = self.sampler.suggest(self.job.search_space, history, index)
-        name = f"{self.name}_{index}"
+              say: Callable[[str], None], log: Callable[[str], None] | None = None, *, attempt: int = 1,
+              params: dict | None = None) -> RunningTrial:
+        """Start trial `index` (or attach to its running job). A later `attempt` reruns a trial that failed, as a
+        job of its own named `<sweep>_<index>-try<attempt>`, with the `params` it had."""
+        if params is None:
+            params = self.sampler.suggest(self.job.search_space, history, index)
+        name = f"{self.name}_{index}" if attempt == 1 else f"{self.name}_{index}-try{attempt}"
         submission = self.engine.submit(self.trial_document(params), name=name, experiment_name=self.experiment,
                                         tags={T.JOB_TYPE: "command", TRIAL_TAG: str(index),
                                               PARAMS_TAG: json.dumps(params, sort_keys=True), **self.tags},
@@ -219,15 +228,20 @@ class Sweep:
 
     def recorded_trials(self, parent_run_id: str) -> list[TrialSummary]:
         """The trials as MLflow has them (what another task instance of the same sweep sees)."""
-        trials = []
-        for run in self.engine.tracker.list_jobs(parent_run_id=parent_run_id, max_results=1000):
-            tags = run.data.tags
-            if TRIAL_TAG not in tags:
-                continue
-            trials.append(TrialSummary(int(tags[TRIAL_TAG]), tags[T.JOB_NAME], run.info.run_id,
-                                       json.loads(tags.get(PARAMS_TAG, "{}")), tags.get(T.STATUS, "Running"),
-                                       self.metric_values(run.info.run_id), tags.get(STOP_TAG)))
-        return sorted(trials, key=lambda t: t.index)
+        runs = self.engine.tracker.list_jobs(parent_run_id=parent_run_id, max_results=1000)
+        return sorted((self._summary(run) for run in runs if TRIAL_TAG in run.data.tags), key=lambda t: t.index)
+
+    def attempts(self, index: int, parent_run_id: str) -> list[TrialSummary]:
+        """Trial `index`'s jobs, oldest first: one, or more when Airflow retried the trial after it failed."""
+        runs = self.engine.tracker.list_jobs(experiment=self.experiment, parent_run_id=parent_run_id,
+                                             max_results=100, where={TRIAL_TAG: index})
+        return [self._summary(run) for run in reversed(runs)]
+
+    def _summary(self, run) -> TrialSummary:
+        tags = run.data.tags
+        return TrialSummary(int(tags[TRIAL_TAG]), tags[T.JOB_NAME], run.info.run_id,
+                            json.loads(tags.get(PARAMS_TAG, "{}")), tags.get(T.STATUS, "Running"),
+                            self.metric_values(run.info.run_id), tags.get(STOP_TAG))
 
     # -- the end ------------------------------------------------------------------------------------------------
     def best(self, trials: list[TrialSummary]) -> TrialSummary | None:

@@ -132,3 +132,22 @@ def test_a_bayesian_trial_waits_while_the_wave_before_it_runs(test_airflow):
     assert sorted(by_index) == [0, 1, 2, 3] and {r.data.tags[T.STATUS] for r in by_index.values()} == {"Completed"}
     first_wave_end = max(by_index[i].info.end_time for i in (0, 1))
     assert min(by_index[i].info.start_time for i in (2, 3)) >= first_wave_end
+
+
+def test_a_retried_trial_runs_again_as_a_new_job_with_the_same_parameters(test_airflow):
+    """A trial whose job failed is retried by Airflow (retries=1): the retry runs the same point again as
+    `<sweep>_<index>-try2`, and the sweep ends with both trials completed."""
+    (test_airflow.mljobs_home / "failed-once").unlink(missing_ok=True)
+    result = test_airflow.dags_test("mljobs_sweep_retry")
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    engine = test_airflow.engine()
+    runs = engine.tracker.list_jobs(experiment="airflow-sweep-retry", max_results=100, include_children=True)
+    trials = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    statuses = sorted((r.data.tags[T.JOB_NAME].rsplit("_", 1)[1], r.data.tags[T.STATUS]) for r in trials)
+    (failed,) = [r for r in trials if r.data.tags[T.STATUS] == "Failed"]
+    index = failed.data.tags["mljobs.sweep.trial"]
+    assert statuses == sorted([(index, "Failed"), (f"{index}-try2", "Completed"), (str(1 - int(index)), "Completed")])
+    assert failed.data.tags[T.EXIT_CODE] == "3"
+    (again,) = [r for r in trials if r.data.tags[T.JOB_NAME].endswith(f"_{index}-try2")]
+    assert again.data.params == failed.data.params and again.data.tags["mljobs.sweep.trial"] == index
+    assert again.data.metrics["m"] == float(failed.data.params["x"])

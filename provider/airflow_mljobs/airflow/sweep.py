@@ -87,24 +87,32 @@ class SweepTrialOperator(_SweepTask):
         def history():
             return tuple(t.record() for t in sweep.recorded_trials(parent_run_id))
 
+        retry = context["ti"].try_number > 1
+        attempts = sweep.attempts(self.index, parent_run_id) if retry else []  # the trial's jobs of earlier tries
+        last = attempts[-1] if attempts else None
+        if last is not None and last.settled:  # its job ended in an earlier try: report it, never run it twice
+            self.log.info("trial %d ended in an earlier try of this task, as %s: %s", self.index, last.name, last.status)
+            context["trial_label"] = _label(last.params)
+            return _report(last)
         recorded, unfinished = [], []
         if sweep.sampler.needs_history:
             recorded, unfinished = sweep.recorded_trials(parent_run_id), _unfinished_trials(context["ti"])
         earlier = sweep.waits_for(self.index, recorded, unfinished)
-        if earlier and not any(t.index == self.index for t in recorded):  # a retry goes straight back to its job
+        if earlier and last is None:  # a retry goes straight back to its trial
             self.log.info("trial %d waits for the earlier wave (trials %s) to end", self.index, earlier)
             raise AirflowRescheduleException(datetime.now(timezone.utc) + timedelta(seconds=WAVE_POLL_SECONDS))
-        trial = sweep.start(self.index, parent_run_id, tuple(t.record() for t in recorded), say, log=say)
-        context["trial_label"] = ", ".join(f"{k}={v}" for k, v in sorted(trial.params.items()))
+        rerun = last is not None and last.status in ("Failed", "Canceled")  # a new job, with the same parameters
+        trial = sweep.start(self.index, parent_run_id, tuple(t.record() for t in recorded), say, log=say,
+                            attempt=len(attempts) + 1 if rerun else max(len(attempts), 1),
+                            params=last.params if last is not None else None)
+        context["trial_label"] = _label(trial.params)
         self._trial = trial
         while not sweep.watch(trial, history, say, wait=POLL_SECONDS):
             pass
         summary = trial.summary()
         if summary.status == "Failed":
             raise AirflowException(f"trial {self.index} failed: {trial.result.reason}\n{trial.result.log_tail}")
-        return {"index": summary.index, "name": summary.name, "run_id": summary.run_id, "params": summary.params,
-                "status": summary.status, "value": summary.values[-1] if summary.values else None,
-                "stopped_by": summary.stop_reason}
+        return _report(summary)
 
     def on_kill(self) -> None:
         trial = getattr(self, "_trial", None)
@@ -122,6 +130,16 @@ class SweepBestOperator(_SweepTask):
         if result.best is None:
             raise AirflowException(f"sweep {sweep.name} has no trial that completed with '{sweep.metric}'")
         return {**result.best, "metric": sweep.metric, "sweep": sweep.name, "sweep_run_id": result.run_id}
+
+
+def _label(params: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(params.items()))
+
+
+def _report(summary) -> dict:
+    return {"index": summary.index, "name": summary.name, "run_id": summary.run_id, "params": summary.params,
+            "status": summary.status, "value": summary.values[-1] if summary.values else None,
+            "stopped_by": summary.stop_reason}
 
 
 _FINISHED = {"success", "failed", "skipped", "upstream_failed", "removed"}

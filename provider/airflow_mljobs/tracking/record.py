@@ -100,7 +100,8 @@ class Tracker:
         return JobRecord(self, run.info.run_id, run.info.experiment_id, run.data.tags.get(T.JOB_NAME, run.info.run_name))
 
     def list_jobs(self, experiment: str | None = None, status: str | None = None, max_results: int = 50,
-                  parent_run_id: str | None = None, include_children: bool = False):
+                  parent_run_id: str | None = None, include_children: bool = False, where: dict | None = None):
+        """Jobs newest first; `where` adds tag equalities."""
         if experiment:
             found = self.client.get_experiment_by_name(experiment)
             if found is None:
@@ -113,6 +114,7 @@ class Tracker:
             clauses.append(f"tags.`{T.STATUS}` = '{_quote(status)}'")
         if parent_run_id:
             clauses.append(f"tags.`mlflow.parentRunId` = '{_quote(parent_run_id)}'")
+        clauses += [f"tags.`{key}` = '{_quote(str(value))}'" for key, value in (where or {}).items()]
         runs = self.client.search_runs(experiments, " and ".join(clauses), max_results=max_results,
                                        order_by=["attributes.start_time DESC"])
         if not include_children and not parent_run_id:

@@ -113,3 +113,14 @@ with DAG(dag_id="mljobs_bayesian_waves", schedule=None, catchup=False):
         "objective": {"goal": "maximize", "primary_metric": "m"},
         "limits": {"max_total_trials": 4, "max_concurrent_trials": 2, "trial_timeout": 300},
         "experiment_name": "airflow-waves"})
+
+FAILS_ONCE = ('if [ ! -f "$MLJOBS_HOME/failed-once" ]; then touch "$MLJOBS_HOME/failed-once"; exit 3; fi; '
+              "python -c \"import mlflow; mlflow.log_metric('m', ${{search_space.x}})\"")
+
+with DAG(dag_id="mljobs_sweep_retry", schedule=None, catchup=False,
+         default_args={"retries": 1, "retry_delay": timedelta(seconds=0)}):
+    sweep_job("tune", max_concurrent_trials=1, job={
+        "type": "sweep", "trial": {"command": FAILS_ONCE}, "sampling_algorithm": {"type": "random", "seed": 1},
+        "search_space": {"x": {"type": "uniform", "min_value": 0, "max_value": 1}},
+        "objective": {"goal": "maximize", "primary_metric": "m"},
+        "limits": {"max_total_trials": 2, "max_concurrent_trials": 1}, "experiment_name": "airflow-sweep-retry"})
