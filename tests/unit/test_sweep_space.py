@@ -104,6 +104,28 @@ def test_bayesian_moves_toward_good_regions():
     assert sorted(late)[len(late) // 2] < 0.15  # uniform draws would sit 0.29 away on average
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_running_trial_steers_the_next_bayesian_suggestion_elsewhere(seed):
+    space = {"x": {"type": "uniform", "min_value": 0, "max_value": 1},
+             "y": {"type": "uniform", "min_value": 0, "max_value": 1}}
+
+    def bowl(p):
+        return (p["x"] - 0.3) ** 2 + (p["y"] - 0.7) ** 2
+
+    history = tuple(TrialRecord(i, p, "Completed", (bowl(p),))
+                    for i, p in ((i, RandomSampler(seed).suggest(space, (), i)) for i in range(10)))
+    sampler = BayesianSampler(seed, "minimize")
+    first = sampler.suggest(space, history, 10)
+    blind = sampler.suggest(space, history, 11)  # the same model, not told about the first
+    told = sampler.suggest(space, history + (TrialRecord(10, first, "Running"),), 11)
+
+    def distance(p, q):
+        return ((p["x"] - q["x"]) ** 2 + (p["y"] - q["y"]) ** 2) ** 0.5
+
+    assert distance(first, blind) < 0.01  # without the running trial, the second would go where the first went
+    assert distance(first, told) > 0.05
+
+
 def test_only_a_learning_sampler_waits_for_the_earlier_wave(tmp_path):
     from airflow_mljobs.engine import Engine
     from airflow_mljobs.spec import load_job_dict

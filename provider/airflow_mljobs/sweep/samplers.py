@@ -58,8 +58,10 @@ class BayesianSampler:
     """Gaussian-process Bayesian optimization (Optuna's GPSampler) over the history, rebuilt for every call.
 
     Chosen by `benchmarks/bench_sweep.py`: after 50 trials its median regret is far below Optuna's default TPE
-    on Branin and Hartmann6. Running trials are pending points the acquisition steers away from. The first 10
-    trials are seeded random draws. Azure's bayesian sampling takes choice, uniform and quniform; quniform is
+    on Branin and Hartmann6. Running trials enter the model as if they had ended at the best value seen so far
+    (an optimistic constant liar): the acquisition sees no gain left at them, so a wave of trials spreads out.
+    It measured better than Optuna's own batch acquisition (qLogEI over pending points). The first 10 trials are
+    seeded random draws. Azure's bayesian sampling takes choice, uniform and quniform; quniform is
     searched as uniform and rounded. Needs PyTorch (the `bayesian` extra).
     """
 
@@ -76,6 +78,8 @@ class BayesianSampler:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         distributions = {name: _optuna_distribution(space[name]) for name in sorted(space)}
         study = optuna.create_study(direction=self.goal, sampler=_gp_sampler((self.seed or 0) * 100_003 + index))
+        finished = [t.final for t in history if t.status == "Completed" and t.final is not None]
+        lie = (max if self.goal == "maximize" else min)(finished) if finished else None
         for trial in history:
             if trial.index == index:
                 continue
@@ -83,11 +87,12 @@ class BayesianSampler:
             if any(v is None for v in params.values()):
                 continue
             if trial.status == "Completed" and trial.final is not None:
-                study.add_trial(optuna.trial.create_trial(params=params, distributions=distributions,
-                                                          value=trial.final))
-            elif trial.status == "Running":
-                study.enqueue_trial(params)  # pending: its own point, so the next suggestion moves elsewhere
-                study.ask(distributions)
+                value = trial.final
+            elif trial.status == "Running" and lie is not None:
+                value = lie  # pending: as good as the best so far, so nothing more is expected there
+            else:
+                continue
+            study.add_trial(optuna.trial.create_trial(params=params, distributions=distributions, value=value))
         ask = study.ask(distributions)
         return {name: _from_optuna(space[name], ask.params[name]) for name in distributions}
 
