@@ -52,9 +52,13 @@ class TrialSummary:
         return TrialRecord(self.index, self.params, self.status, self.values)
 
     @property
+    def ended(self) -> bool:
+        return self.status in T.TERMINAL
+
+    @property
     def settled(self) -> bool:
         """Completed, or stopped by the policy: a retry of its task reports it instead of running it again."""
-        return self.status == "Completed" or (self.status in T.TERMINAL and self.stop_reason is not None)
+        return self.status == "Completed" or (self.ended and self.stop_reason is not None)
 
 
 @dataclass

@@ -101,7 +101,7 @@ class SweepTrialOperator(_SweepTask):
         if earlier and last is None:  # a retry goes straight back to its trial
             self.log.info("trial %d waits for the earlier wave (trials %s) to end", self.index, earlier)
             raise AirflowRescheduleException(datetime.now(timezone.utc) + timedelta(seconds=WAVE_POLL_SECONDS))
-        rerun = last is not None and last.status in ("Failed", "Canceled")  # a new job, with the same parameters
+        rerun = last is not None and last.ended  # failed or killed: a new job, with the same parameters
         trial = sweep.start(self.index, parent_run_id, tuple(t.record() for t in recorded), say, log=say,
                             attempt=len(attempts) + 1 if rerun else max(len(attempts), 1),
                             params=last.params if last is not None else None)
