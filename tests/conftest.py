@@ -9,6 +9,11 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
+# No test reaches past loopback: MLflow's usage reports are off in this process and in every process, server and
+# container the tests start (the engine passes these opt-outs into containers).
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("DO_NOT_TRACK", "true")
+
 # Property-based test budgets: `ci` by default; HYPOTHESIS_PROFILE=stress for a long hunt.
 settings.register_profile("ci", max_examples=300)
 settings.register_profile("stress", max_examples=5000)

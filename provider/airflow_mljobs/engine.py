@@ -72,6 +72,10 @@ class JobResult:
         return dataclasses.asdict(self)
 
 
+# MLflow reports usage to its makers unless one of these is set; a user's opt-out follows their jobs into containers
+TELEMETRY_OPT_OUTS = ("MLFLOW_DISABLE_TELEMETRY", "DO_NOT_TRACK")
+
+
 class Engine:
     """Jobs in one workspace (job folders, input cache, and the tracking store or server it points at)."""
 
@@ -142,7 +146,7 @@ class Engine:
         """
         job = document.model
         name = name or job.name or generate_name()
-        existing = self.tracker.find_job(name)
+        existing = self._existing_job(name)
         if existing is not None:
             status = existing.data.tags.get(T.STATUS, "NotStarted")
             if status in T.TERMINAL:
@@ -187,6 +191,15 @@ class Engine:
         record.set_status("Running", params=params)  # one write: the run's parameters with its new status
         return submission
 
+    def _existing_job(self, name: str):
+        """The run of the job called `name`, or None. Every job of the embedded store has its folder in this
+        workspace, made (exclusively) before its run: a name without a folder is free, and the store need not
+        be searched. Another store may hold jobs submitted from other workspaces, so it is searched."""
+        tracker = self.tracker  # opened first: an unusable store is the error to report, before any folder is made
+        if self.config.embedded and not self.job_dir(name).exists():
+            return None
+        return tracker.find_job(name)
+
     def _final_plan(self, document, name, record, backend, staged, tags) -> ExecutionPlan:
         """The plan with the run's identity in every rank's environment, and what the backend must mount."""
         uri = self.config.tracking_uri
@@ -199,6 +212,8 @@ class Engine:
                 root = str(self.home / "artifacts")
                 mounts.append(Mount(root, root, read_only=False))
         env = {"MLFLOW_TRACKING_URI": uri, "MLFLOW_RUN_ID": record.run_id, "MLFLOW_EXPERIMENT_ID": record.experiment_id}
+        if backend.isolated:  # a local job inherits the submitter's environment; a container gets its opt-outs
+            env.update({k: os.environ[k] for k in TELEMETRY_OPT_OUTS if k in os.environ})
         plan = self.plan(document, name=name, tracking_env=env)
         labels = {"mljobs.job": name, **{k: str(v) for k, v in (tags or {}).items() if k.startswith("mljobs.airflow.")}}
         return dataclasses.replace(plan, mounts=tuple(mounts), labels=labels)

@@ -204,6 +204,8 @@ class Sweep:
         for chunk in handle.logs(trial.token, final=outcome is not None):
             say("".join(f"[trial {trial.index}] {line}\n" for line in chunk.text.splitlines()))
             trial.token = chunk.token
+        if outcome is None and self.policy is None:  # nothing acts on a running trial's metric: read it at the end
+            return False
         values = self.metric_values(trial.submission.run_id)
         grew = len(values) > len(trial.values)
         trial.values = values

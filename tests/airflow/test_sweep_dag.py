@@ -151,3 +151,24 @@ def test_a_retried_trial_runs_again_as_a_new_job_with_the_same_parameters(test_a
     (again,) = [r for r in trials if r.data.tags[T.JOB_NAME].endswith(f"_{index}-try2")]
     assert again.data.params == failed.data.params and again.data.tags["mljobs.sweep.trial"] == index
     assert again.data.metrics["m"] == float(failed.data.params["x"])
+    # the trials record beside their parent run, whatever the worker's own workspace: a trial task run again by
+    # a worker whose MLJOBS_HOME and directory differ reads and writes the parent's store, and touches no other
+    elsewhere = test_airflow.root / "another-worker"
+    elsewhere.mkdir()
+    again_task = subprocess.run([AIRFLOW, "tasks", "test", "mljobs_sweep_retry", "tune.trial",
+                                 failed.data.tags["mljobs.airflow.run_id"], "--map-index", index],
+                                env={**test_airflow.env, "MLJOBS_HOME": str(elsewhere / "mljobs")}, cwd=elsewhere,
+                                capture_output=True, text=True, timeout=300)
+    assert not (elsewhere / "mljobs").exists() and not (elsewhere / ".mljobs").exists(), again_task.stdout[-3000:]
+    after = engine.tracker.list_jobs(experiment="airflow-sweep-retry", max_results=100, include_children=True)
+    assert len([r for r in after if "mlflow.parentRunId" in r.data.tags]) == len(trials)
+
+
+def test_a_sweep_hands_its_store_to_the_trials_but_never_credentials():
+    from airflow_mljobs.airflow.sweep import _store_of
+    from airflow_mljobs.engine import Engine
+
+    assert _store_of(Engine(home="/srv/ws")) == {"home": "/srv/ws", "tracking_uri": None}
+    assert _store_of(Engine(home="/srv/ws", tracking_uri="http://127.0.0.1:5000")) == {
+        "home": "/srv/ws", "tracking_uri": "http://127.0.0.1:5000"}
+    assert _store_of(Engine(home="/srv/ws", tracking_uri="http://me:secret@127.0.0.1:5000")) is None

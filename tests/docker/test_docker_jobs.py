@@ -60,6 +60,21 @@ def test_first_lines_are_never_lost_and_outputs_belong_to_the_user(docker_engine
     assert record.artifacts("named-outputs/out") == ["named-outputs/out/x.txt"]
 
 
+def test_the_users_telemetry_opt_out_follows_the_job_into_its_container(docker_engine, engine, project, unique,
+                                                                          monkeypatch):
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    monkeypatch.setenv("DO_NOT_TRACK", "1")
+    monkeypatch.setenv("MLJOBS_NOT_FORWARDED", "x")
+    path = project("""
+        command: echo "opt-outs $MLFLOW_DISABLE_TELEMETRY $DO_NOT_TRACK ${MLJOBS_NOT_FORWARDED:-unset}"
+        environment: {image: python:3.11-slim}
+        compute: docker
+    """)
+    result, log = run(engine, path, unique())
+    assert result.status == "Completed", log
+    assert "opt-outs true 1 unset" in log
+
+
 def test_inputs_mounted_read_only_or_copied(docker_engine, engine, project, unique, http_files):
     http_files["files"]["/table.csv"] = b"a,b\n"
     path = project(f"""

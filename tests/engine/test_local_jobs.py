@@ -266,6 +266,18 @@ def test_names_are_unique_and_resubmitting_a_running_job_attaches(engine, projec
         engine.submit(engine.load(path), name=name)
 
 
+def test_in_the_embedded_store_a_name_is_taken_by_its_job_folder(engine, project, unique):
+    import shutil
+
+    path, name = project("command: echo\n"), unique()
+    first = engine.wait(engine.submit(engine.load(path), name=name))
+    shutil.rmtree(engine.job_dir(name))  # the folder is the claim: without it the name is free again
+    second = engine.wait(engine.submit(engine.load(path), name=name))
+    assert first.status == second.status == "Completed" and first.run_id != second.run_id
+    with pytest.raises(SubmitError, match="already ran"):
+        engine.submit(engine.load(path), name=name)
+
+
 def test_generated_names(engine, project):
     submission = engine.submit(engine.load(project("command: echo\n")))
     assert submission.name.count("_") == 2 and len(submission.name.rsplit("_", 1)[1]) == 8

@@ -5,7 +5,7 @@
     retrain(tune.best.output)        # {"params": ..., "value": ..., "run_id": ..., "metric": ...}
 
 `sweep_job` makes a task group of three: `start` opens the sweep's parent run and returns one item per trial
-(its index and the parent's run id); `trial` is mapped over them (named by its hyperparameters, at most `max_concurrent_trials` at once) and each
+(its index, the parent's run id and the store it lives in); `trial` is mapped over them (named by its hyperparameters, at most `max_concurrent_trials` at once) and each
 instance asks the sampler for its parameters when it starts (from the history in MLflow, running trials
 pending), runs its trial job, and applies the early-termination policy to it as its metric arrives; `best`
 records the best trial on the parent and returns it.
@@ -44,11 +44,16 @@ class _SweepTask(BindingsSurviveJinja, BaseOperator):
         self.sweep_group = sweep_group
         self.mlflow_conn_id = mlflow_conn_id
 
-    def _sweep(self, context):
+    def _sweep(self, context, store: dict | None = None):
+        """The sweep, recording into `store` (as `start` found it) or, by default, where the connection says."""
+        from ..engine import Engine
         from ..naming import safe_name
         from ..sweeps import Sweep
 
-        engine = MlflowHook(self.mlflow_conn_id).get_engine()
+        if store is None:
+            engine = MlflowHook(self.mlflow_conn_id).get_engine()
+        else:
+            engine = Engine(home=store["home"], tracking_uri=store["tracking_uri"], prefer_server=True)
         folder = Path(self.dag.fileloc).parent if self.has_dag() and self.dag.fileloc else None
         source = self.job if isinstance(self.job, dict) or folder is None or Path(self.job).is_absolute() \
             else folder / self.job
@@ -68,7 +73,9 @@ class SweepStartOperator(_SweepTask):
         sweep = self._sweep(context)
         parent_run_id = sweep.open_parent(reuse=True).run_id
         self.log.info("sweep %s: %d trials, %d at a time", sweep.name, sweep.total, sweep.concurrency)
-        return [{"index": index, "parent_run_id": parent_run_id} for index in range(sweep.total)]
+        store = _store_of(sweep.engine)
+        return [{"index": index, "parent_run_id": parent_run_id, **({"store": store} if store else {})}
+                for index in range(sweep.total)]
 
 
 class SweepTrialOperator(_SweepTask):
@@ -80,7 +87,7 @@ class SweepTrialOperator(_SweepTask):
         self.trial = trial
 
     def execute(self, context) -> dict:
-        sweep = self._sweep(context)
+        sweep = self._sweep(context, self.trial.get("store"))
         self.index, parent_run_id = self.trial["index"], self.trial["parent_run_id"]
         say = _LineLogger(self.log)
 
@@ -130,6 +137,19 @@ class SweepBestOperator(_SweepTask):
         if result.best is None:
             raise AirflowException(f"sweep {sweep.name} has no trial that completed with '{sweep.metric}'")
         return {**result.best, "metric": sweep.metric, "sweep": sweep.name, "sweep_run_id": result.run_id}
+
+
+def _store_of(engine) -> dict | None:
+    """Where the parent run lives, handed to the trials so that they record beside it whatever their worker's
+    connection, directory or environment say (and need not look the connection up again). None when the
+    tracking URI carries credentials: those stay out of XCom, and each trial reads the connection itself."""
+    from urllib.parse import urlsplit
+
+    config = engine.config
+    uri = None if config.embedded else config.tracking_uri
+    if uri and "@" in urlsplit(uri).netloc:
+        return None
+    return {"home": str(config.home), "tracking_uri": uri}
 
 
 def _label(params: dict) -> str:

@@ -6,8 +6,10 @@ Backends never see a client: they get a run id and environment variables, and th
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from ..spec import SubmitError
@@ -84,7 +86,7 @@ class Tracker:
         except Exception:  # the experiment was deleted or recreated since this process looked it up: look again
             self._experiment_ids.pop(experiment, None)
             run = self.client.create_run(self.experiment_id(experiment), tags=run_tags, run_name=name)
-        return JobRecord(self, run.info.run_id, run.info.experiment_id, name)
+        return JobRecord(self, run.info.run_id, run.info.experiment_id, name, run.info.artifact_uri)
 
     def find_job(self, name: str):
         """The MLflow run of the job called `name`, or None."""
@@ -97,7 +99,8 @@ class Tracker:
         return self.client.get_run(run_id)
 
     def record(self, run) -> "JobRecord":
-        return JobRecord(self, run.info.run_id, run.info.experiment_id, run.data.tags.get(T.JOB_NAME, run.info.run_name))
+        return JobRecord(self, run.info.run_id, run.info.experiment_id, run.data.tags.get(T.JOB_NAME, run.info.run_name),
+                         run.info.artifact_uri)
 
     def list_jobs(self, experiment: str | None = None, status: str | None = None, max_results: int = 50,
                   parent_run_id: str | None = None, include_children: bool = False, where: dict | None = None):
@@ -140,10 +143,20 @@ class JobRecord:
     run_id: str
     experiment_id: str
     name: str
+    artifact_uri: str | None = None  # known when the run was just created or read: uploads need not look it up
 
     @property
     def client(self):
         return self.tracker.client
+
+    @cached_property
+    def _artifacts(self):
+        """The run's artifact repository, made from its known location (MLflow's client reads the run for it)."""
+        if self.artifact_uri is None:
+            return None
+        from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+        return get_artifact_repository(self.artifact_uri, tracking_uri=self.tracker.uri)
 
     def tags(self) -> dict[str, str]:
         return self.client.get_run(self.run_id).data.tags
@@ -182,14 +195,24 @@ class JobRecord:
         return True
 
     def log_file(self, path: Path, artifact_path: str | None = None) -> None:
-        self.client.log_artifact(self.run_id, str(path), artifact_path)
+        if self._artifacts is None:
+            self.client.log_artifact(self.run_id, str(path), artifact_path)
+        else:
+            self._artifacts.log_artifact(str(path), artifact_path)
 
     def log_dir(self, path: Path, artifact_path: str | None = None) -> None:
         if path.is_dir() and any(path.iterdir()):
-            self.client.log_artifacts(self.run_id, str(path), artifact_path)
+            if self._artifacts is None:
+                self.client.log_artifacts(self.run_id, str(path), artifact_path)
+            else:
+                self._artifacts.log_artifacts(str(path), artifact_path)
 
     def log_text(self, text: str, artifact_file: str) -> None:
-        self.client.log_text(self.run_id, text, artifact_file)
+        folder, _, file_name = artifact_file.rpartition("/")
+        with tempfile.TemporaryDirectory() as scratch:
+            path = Path(scratch) / file_name
+            path.write_text(text, encoding="utf-8")
+            self.log_file(path, folder or None)
 
     def metrics(self) -> dict[str, float]:
         return dict(self.client.get_run(self.run_id).data.metrics)
