@@ -177,7 +177,7 @@ class Engine:
             plan = self._final_plan(document, name, record, backend, staged, tags)
             plan = backend.prepare(plan, job_dir, job.base_dir, self.home, log or (lambda text: None))
             (job_dir / "plan.json").write_text(json.dumps(plan.to_dict(), indent=1))
-            handle = backend.submit(plan, job_dir)
+            handle = self._start(backend, plan, job_dir, record, params)
         except Exception as exc:
             reason = str(exc) if isinstance(exc, SubmitError) else f"could not start: {exc}"
             record.log_dir(job_dir / "user_logs", "user_logs")
@@ -188,8 +188,25 @@ class Engine:
         submission = Submission(name, record.run_id, record.experiment_id, job_dir, handle, plan.timeout,
                                 time.time(), notes=notes)
         self._save(submission)
-        record.set_status("Running", params=params)  # one write: the run's parameters with its new status
         return submission
+
+    @staticmethod
+    def _start(backend, plan: ExecutionPlan, job_dir: Path, record, params: dict):
+        """Start the job while its Running status and parameters are written (one write): starting a container
+        is an engine round trip of ~0.1 s, the write a few ms. A job whose status cannot be written is stopped."""
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            starting = pool.submit(backend.submit, plan, job_dir)
+            try:
+                record.set_status("Running", params=params)
+            except Exception:
+                try:
+                    handle = starting.result()
+                    handle.cancel("its status could not be recorded")
+                    handle.release("Canceled")
+                except Exception:  # it did not start either: the first error is the one to report
+                    pass
+                raise
+            return starting.result()
 
     def _existing_job(self, name: str):
         """The run of the job called `name`, or None. Every job of the embedded store has its folder in this
@@ -298,27 +315,27 @@ class Engine:
             os.close(fd)
         except FileExistsError:
             return self._await_result(result_file)
-        run = self.tracker.run(submission.run_id)  # the job has ended: its metrics are final
-        record = self.tracker.record(run)
+        submission.handle.sync_logs()
+        tail = _log_tail(submission.job_dir / "user_logs")
         workdir = submission.job_dir / "wd"
         named = submission.job_dir / "named-outputs"
         named_outputs = sorted(named.iterdir()) if named.is_dir() else []
-        if named_outputs or _has_files(workdir / "outputs"):  # logs alone upload in a moment: no status for that
-            record.set_status("Finalizing")
-        submission.handle.sync_logs()
-        tail = _log_tail(submission.job_dir / "user_logs")
         outputs = {}
-        with ThreadPoolExecutor(max_workers=1) as pool:  # removing containers is an engine round trip: overlap it
+        with ThreadPoolExecutor(max_workers=1) as pool:  # removing containers is an engine round trip: record meanwhile
             releasing = pool.submit(submission.handle.release, outcome.status, on_finish)
+            run = self.tracker.run(submission.run_id)  # the job has ended: its metrics are final
+            record = self.tracker.record(run)
+            if named_outputs or _has_files(workdir / "outputs"):  # logs alone upload in a moment: no status for that
+                record.set_status("Finalizing")
             record.log_dir(workdir / "outputs", "outputs")
             record.log_dir(workdir / "logs", "logs")
             record.log_dir(submission.job_dir / "user_logs", "user_logs")
             for folder in named_outputs:
                 record.log_dir(folder, f"named-outputs/{folder.name}")
                 outputs[folder.name] = str(folder)
+            record.set_status(outcome.status, reason=outcome.reason, exit_code=outcome.exit_code,
+                              current=run.data.tags.get(T.STATUS))
             releasing.result()  # what it raised, raised here
-        record.set_status(outcome.status, reason=outcome.reason, exit_code=outcome.exit_code,
-                          current=run.data.tags.get(T.STATUS))
         result = JobResult(submission.name, outcome.status, submission.run_id, submission.experiment_id,
                            outcome.exit_code, outcome.reason, dict(run.data.metrics), outputs,
                            tail if outcome.status != "Completed" else "")

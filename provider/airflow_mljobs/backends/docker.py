@@ -103,15 +103,15 @@ class DockerBackend:
         containers = []
         try:
             for process in plan.processes:
-                container = self.client.containers.create(
-                    plan.image, ["sh", "-c", _SHELL, process.command],
-                    name=container_name(plan.name, process.rank, len(plan.processes)),
+                name = container_name(plan.name, process.rank, len(plan.processes))
+                container_id = _create(
+                    self.client, plan.image, ["sh", "-c", _SHELL, process.command], name=name,
                     environment={"HOME": "/tmp", **extra_env, **process.env},
                     working_dir=f"{plan.root}/{plan.workdir}", user=f"{os.getuid()}:{os.getgid()}",
                     mounts=mounts, network_mode="host", labels={**labels, "mljobs.rank": str(process.rank)},
                     privileged=False, detach=True, **settings,
                 )
-                containers.append(Container(process.rank, container.id, container.name, process.log))
+                containers.append(Container(process.rank, container_id, name, process.log))
             for item in containers:  # created first, started after: logs are kept from creation on
                 self.client.api.start(item.id)
         except APIError as exc:
@@ -141,6 +141,16 @@ def _wants_gpu(plan: ExecutionPlan, setting) -> bool:
 _SHELL = 'exec 2>&1; if command -v bash >/dev/null 2>&1; then exec bash -c "$0"; else exec sh -c "$0"; fi'
 
 
+def _create(client, image: str, command: list[str], **kwargs) -> str:
+    """Create a container from the SDK's `containers.create` arguments and return its id. The SDK's own
+    `create` inspects the new container to return an object, an engine round trip the job has no use for."""
+    from docker.models.containers import _create_container_args
+
+    created = client.api.create_container(**_create_container_args(
+        {**kwargs, "image": image, "command": command, "version": client.api._version}))
+    return created["Id"]
+
+
 def _remove(client, container_id: str) -> None:
     from docker.errors import APIError, NotFound
 
@@ -168,6 +178,7 @@ class DockerHandle:
     docker_url: str | None = None
     _client: object = field(default=None, repr=False)
     _pumps: dict = field(default_factory=dict, repr=False)
+    _final: dict = field(default_factory=dict, repr=False)  # rank -> the state of its ended container
 
     @property
     def client(self):
@@ -184,13 +195,20 @@ class DockerHandle:
         from docker.errors import NotFound
 
         try:
-            return self.client.api.inspect_container(item.id)["State"]
+            state = self.client.api.inspect_container(item.id)["State"]
         except NotFound:
             return None
+        if state["Status"] in ("exited", "dead"):
+            self._final[item.rank] = state  # an ended container's state never changes
+        return state
 
     def poll(self, wait: float = 0.0) -> Outcome | None:
+        """The job's outcome once every container ended, else None; `wait` blocks up to that long for the first
+        container still running to exit. What a wait learns (still running, or exited with 0) spares an inspect
+        of that container: each is an engine round trip, slow while the engine starts or stops containers."""
+        learned = self._wait_for_exit(self._pending()[0], wait) if wait and self._pending() else {}
         canceled = cancel_reason(self.job_dir)
-        states = {c.rank: self._state(c) for c in self.containers}
+        states = {c.rank: learned.get(c.rank) or self._final.get(c.rank) or self._state(c) for c in self.containers}
         running = [c for c in self.containers if states[c.rank] and states[c.rank]["Status"] in ("created", "running", "restarting")]
         if canceled and not running:
             return Outcome("Canceled", None, canceled)
@@ -199,8 +217,6 @@ class DockerHandle:
             self._stop(running)
             running = []
         if running:
-            if wait:
-                self._wait_for_exit(running[0], wait)
             return None
         if not failed:
             return Outcome("Completed", 0)
@@ -212,12 +228,19 @@ class DockerHandle:
             return Outcome("Failed", state["ExitCode"], f"the container {where}ran out of memory (OOMKilled)")
         return Outcome("Failed", state["ExitCode"], f"the command {where}exited with code {state['ExitCode']}")
 
-    def _wait_for_exit(self, item: Container, seconds: float) -> None:
-        """Block until the container exits or `seconds` pass (the engine's wait returns the moment it ends)."""
+    def _pending(self) -> list[Container]:
+        return [c for c in self.containers if c.rank not in self._final]
+
+    def _wait_for_exit(self, item: Container, seconds: float) -> dict:
+        """Block until the container exits or `seconds` pass (the engine's wait returns the moment it ends); what
+        that says of its state: running when the wait timed out, final when it exited with 0."""
         try:
-            self.client.api.wait(item.id, timeout=seconds)
-        except Exception:  # a read timeout, NotFound and the like: the next poll says what happened
-            pass
+            result = self.client.api.wait(item.id, timeout=seconds)
+        except Exception as exc:  # NotFound, an engine gone and the like: an inspect says what happened
+            return {item.rank: {"Status": "running"}} if _timed_out(exc) else {}
+        if result.get("StatusCode") == 0 and not result.get("Error"):
+            self._final[item.rank] = {"Status": "exited", "ExitCode": 0}
+        return {}  # a failure is inspected: it may have been OOMKilled
 
     def cancel(self, reason: str = "canceled") -> Outcome:
         mark_canceled(self.job_dir, reason)
@@ -266,6 +289,15 @@ class DockerHandle:
         deadline = time.time() + timeout
         for pump in self._pumps.values():
             pump.join(max(0.0, deadline - time.time()))
+
+
+def _timed_out(exc: Exception) -> bool:
+    """A read that timed out: the SDK raises it as requests' ReadTimeout, or (on a unix socket) as a
+    ConnectionError around urllib3's ReadTimeoutError."""
+    from requests.exceptions import ReadTimeout
+    from urllib3.exceptions import ReadTimeoutError
+
+    return isinstance(exc, ReadTimeout) or bool(exc.args) and isinstance(exc.args[0], ReadTimeoutError)
 
 
 def _start_pump(client, item: Container, job_dir: Path) -> threading.Thread:
