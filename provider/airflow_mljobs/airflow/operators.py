@@ -32,7 +32,9 @@ class BindingsSurviveJinja:
     """Azure's `${{inputs.x}}` would be read by Jinja as `{{inputs.x}}`: keep it as written, template the rest."""
 
     def render_template(self, content, context, jinja_env=None, seen_oids=None):
-        if isinstance(content, str) and "${{" in content:
+        if isinstance(content, str):
+            if not any(mark in content for mark in ("{{", "{%", "{#")) and not content.endswith(tuple(self.template_ext)):
+                return content  # nothing for Jinja to do: a job mapping's many plain strings skip a compile each
             content = content.replace("${{", "${{ '{{' }}")  # Jinja prints '{{' there: the binding comes out whole
         return super().render_template(content, context, jinja_env, seen_oids)
 
