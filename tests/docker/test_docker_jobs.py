@@ -154,6 +154,24 @@ def test_timeout_and_cancel_leave_no_container(docker_engine, engine, project, u
     assert job_containers(docker_engine, other) == []
 
 
+def test_a_container_that_never_started_is_not_taken_for_one_that_ended_well(docker_engine, tmp_path, unique):
+    """Docker's wait says exit code 0 at once for a container that was created but never started (a watcher
+    that died between the two): a handle attached to it must not report the job Completed."""
+    from airflow_mljobs.backends.docker import Container, DockerHandle
+
+    name = unique()
+    created = docker_engine.containers.create("python:3.11-slim", ["true"], name=f"{name}-0",
+                                              labels={"mljobs.job": name})
+    try:
+        handle = DockerHandle(str(tmp_path), [Container(0, created.id, created.name, "std_log.txt")], time.time())
+        assert handle.poll(wait=0.2) is None  # still to start: not Completed
+        created.start()
+        created.wait(timeout=30)
+        assert handle.poll(wait=0.2).status == "Completed"
+    finally:
+        created.remove(force=True)
+
+
 def test_failure_exit_code_and_tail(docker_engine, engine, project, unique):
     path = project("command: echo bye >&2; exit 6\nenvironment: {image: python:3.11-slim}\ncompute: docker\n")
     result, _ = run(engine, path, unique())

@@ -118,7 +118,7 @@ class DockerBackend:
             for item in containers:
                 _remove(self.client, item.id)
             raise SubmitError(f"the Docker engine refused the job: {exc.explanation or exc}") from None
-        return DockerHandle(str(job_dir), containers, time.time(), self.docker_url, _client=self.client)
+        return DockerHandle(str(job_dir), containers, time.time(), self.docker_url, _client=self.client, _started=True)
 
     def attach(self, data: dict) -> "DockerHandle":
         return DockerHandle(data["job_dir"], [Container(**c) for c in data["containers"]], data["started_at"],
@@ -179,6 +179,7 @@ class DockerHandle:
     _client: object = field(default=None, repr=False)
     _pumps: dict = field(default_factory=dict, repr=False)
     _final: dict = field(default_factory=dict, repr=False)  # rank -> the state of its ended container
+    _started: bool = field(default=False, repr=False)  # this handle started the containers (not attached to them)
 
     @property
     def client(self):
@@ -238,7 +239,8 @@ class DockerHandle:
             result = self.client.api.wait(item.id, timeout=seconds)
         except Exception as exc:  # NotFound, an engine gone and the like: an inspect says what happened
             return {item.rank: {"Status": "running"}} if _timed_out(exc) else {}
-        if result.get("StatusCode") == 0 and not result.get("Error"):
+        # a wait on a container that never started also says 0: trusted only where this handle started them
+        if self._started and result.get("StatusCode") == 0 and not result.get("Error"):
             self._final[item.rank] = {"Status": "exited", "ExitCode": 0}
         return {}  # a failure is inspected: it may have been OOMKilled
 
