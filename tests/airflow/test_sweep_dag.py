@@ -165,10 +165,12 @@ def test_a_retried_trial_runs_again_as_a_new_job_with_the_same_parameters(test_a
 
 
 def test_a_sweep_hands_its_store_to_the_trials_but_never_credentials():
-    from airflow_mljobs.airflow.sweep import _store_of
-    from airflow_mljobs.engine import Engine
+    from airflow_mljobs.airflow.sweep import _store_for_trials
+    from airflow_mljobs.tracking.store import resolve_tracking
 
-    assert _store_of(Engine(home="/srv/ws")) == {"home": "/srv/ws", "tracking_uri": None}
-    assert _store_of(Engine(home="/srv/ws", tracking_uri="http://127.0.0.1:5000")) == {
-        "home": "/srv/ws", "tracking_uri": "http://127.0.0.1:5000"}
-    assert _store_of(Engine(home="/srv/ws", tracking_uri="http://me:secret@127.0.0.1:5000")) is None
+    embedded = resolve_tracking("/srv/ws")
+    assert _store_for_trials(embedded, None) == {"home": "/srv/ws", "tracking_uri": None}
+    server = resolve_tracking("/srv/ws", "http://127.0.0.1:5000")  # job folders stay each worker's own...
+    assert _store_for_trials(server, None) == {"home": None, "tracking_uri": "http://127.0.0.1:5000"}
+    assert _store_for_trials(server, "/srv/shared") == {"home": "/srv/shared", "tracking_uri": "http://127.0.0.1:5000"}
+    assert _store_for_trials(resolve_tracking("/srv/ws", "http://me:secret@127.0.0.1:5000"), None) is None

@@ -50,10 +50,8 @@ class _SweepTask(BindingsSurviveJinja, BaseOperator):
         from ..naming import safe_name
         from ..sweeps import Sweep
 
-        if store is None:
-            engine = MlflowHook(self.mlflow_conn_id).get_engine()
-        else:
-            engine = Engine(home=store["home"], tracking_uri=store["tracking_uri"], prefer_server=True)
+        uri, home = (store["tracking_uri"], store["home"]) if store else MlflowHook(self.mlflow_conn_id).settings()
+        engine = Engine(home=home, tracking_uri=uri, prefer_server=True)  # a task instance makes a few calls
         folder = Path(self.dag.fileloc).parent if self.has_dag() and self.dag.fileloc else None
         source = self.job if isinstance(self.job, dict) or folder is None or Path(self.job).is_absolute() \
             else folder / self.job
@@ -70,10 +68,11 @@ class SweepStartOperator(_SweepTask):
     """Open the sweep's parent run (once per DAG run) and return the trials to map over."""
 
     def execute(self, context) -> list[dict]:
-        sweep = self._sweep(context)
+        uri, home = MlflowHook(self.mlflow_conn_id).settings()
+        sweep = self._sweep(context, {"tracking_uri": uri, "home": home})
         parent_run_id = sweep.open_parent(reuse=True).run_id
         self.log.info("sweep %s: %d trials, %d at a time", sweep.name, sweep.total, sweep.concurrency)
-        store = _store_of(sweep.engine)
+        store = _store_for_trials(sweep.engine.config, home)
         return [{"index": index, "parent_run_id": parent_run_id, **({"store": store} if store else {})}
                 for index in range(sweep.total)]
 
@@ -139,17 +138,20 @@ class SweepBestOperator(_SweepTask):
         return {**result.best, "metric": sweep.metric, "sweep": sweep.name, "sweep_run_id": result.run_id}
 
 
-def _store_of(engine) -> dict | None:
+def _store_for_trials(config, configured_home: str | None) -> dict | None:
     """Where the parent run lives, handed to the trials so that they record beside it whatever their worker's
-    connection, directory or environment say (and need not look the connection up again). None when the
-    tracking URI carries credentials: those stay out of XCom, and each trial reads the connection itself."""
+    connection, directory or environment say (and need not look the connection up again).
+
+    The embedded store is the workspace folder itself, so its path is handed on. With a tracking server the job
+    folders are each worker's own scratch: its home is handed on only when the connection names one. None when
+    the tracking URI carries credentials: those stay out of XCom, and each trial reads the connection itself."""
     from urllib.parse import urlsplit
 
-    config = engine.config
-    uri = None if config.embedded else config.tracking_uri
-    if uri and "@" in urlsplit(uri).netloc:
+    if config.embedded:
+        return {"home": str(config.home), "tracking_uri": None}
+    if "@" in urlsplit(config.tracking_uri).netloc:
         return None
-    return {"home": str(config.home), "tracking_uri": uri}
+    return {"home": configured_home, "tracking_uri": config.tracking_uri}
 
 
 def _label(params: dict) -> str:
