@@ -42,8 +42,13 @@ class MlflowHook(BaseHook):
         return uri, conn.extra_dejson.get("home")
 
     def get_engine(self):
-        from ..engine import Engine
-
         uri, home = self.settings()
-        # a task instance is a process of its own on a worker: it makes a few calls, as a CLI command does
-        return Engine(home=home, tracking_uri=uri, prefer_server=True)
+        return task_engine(uri, home)
+
+
+def task_engine(tracking_uri: str | None, home: str | None):
+    """The engine of a task instance: a process of its own on a worker, which makes a few calls, as a CLI
+    command does (so it goes through the workspace's tracking server when one runs)."""
+    from ..engine import Engine
+
+    return Engine(home=home, tracking_uri=tracking_uri, prefer_server=True)

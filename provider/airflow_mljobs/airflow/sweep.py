@@ -20,7 +20,7 @@ from typing import Any, Sequence
 from airflow.sdk import BaseOperator, TaskGroup
 from airflow.sdk.exceptions import AirflowException, AirflowRescheduleException
 
-from .hooks import MlflowHook
+from .hooks import MlflowHook, task_engine
 from .operators import BindingsSurviveJinja, _LineLogger, airflow_tags, user_errors_fail
 
 POLL_SECONDS = 0.25  # how often a running trial's metric is read for the policy
@@ -46,12 +46,11 @@ class _SweepTask(BindingsSurviveJinja, BaseOperator):
 
     def _sweep(self, context, store: dict | None = None):
         """The sweep, recording into `store` (as `start` found it) or, by default, where the connection says."""
-        from ..engine import Engine
         from ..naming import safe_name
         from ..sweeps import Sweep
 
         uri, home = (store["tracking_uri"], store["home"]) if store else MlflowHook(self.mlflow_conn_id).settings()
-        engine = Engine(home=home, tracking_uri=uri, prefer_server=True)  # a task instance makes a few calls
+        engine = task_engine(uri, home)
         folder = Path(self.dag.fileloc).parent if self.has_dag() and self.dag.fileloc else None
         source = self.job if isinstance(self.job, dict) or folder is None or Path(self.job).is_absolute() \
             else folder / self.job

@@ -207,7 +207,8 @@ class DockerHandle:
         """The job's outcome once every container ended, else None; `wait` blocks up to that long for the first
         container still running to exit. What a wait learns (still running, or exited with 0) spares an inspect
         of that container: each is an engine round trip, slow while the engine starts or stops containers."""
-        learned = self._wait_for_exit(self._pending()[0], wait) if wait and self._pending() else {}
+        pending = self._pending()
+        learned = self._wait_for_exit(pending[0], wait) if wait and pending else {}
         canceled = cancel_reason(self.job_dir)
         states = {c.rank: learned.get(c.rank) or self._final.get(c.rank) or self._state(c) for c in self.containers}
         running = [c for c in self.containers if states[c.rank] and states[c.rank]["Status"] in ("created", "running", "restarting")]

@@ -151,12 +151,12 @@ class JobRecord:
 
     @cached_property
     def _artifacts(self):
-        """The run's artifact repository, made from its known location (MLflow's client reads the run for it)."""
-        if self.artifact_uri is None:
-            return None
+        """The run's artifact repository, made from its location: known when the run was just created or read,
+        otherwise read once here."""
         from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
-        return get_artifact_repository(self.artifact_uri, tracking_uri=self.tracker.uri)
+        location = self.artifact_uri or self.client.get_run(self.run_id).info.artifact_uri
+        return get_artifact_repository(location, tracking_uri=self.tracker.uri)
 
     def tags(self) -> dict[str, str]:
         return self.client.get_run(self.run_id).data.tags
@@ -195,17 +195,11 @@ class JobRecord:
         return True
 
     def log_file(self, path: Path, artifact_path: str | None = None) -> None:
-        if self._artifacts is None:
-            self.client.log_artifact(self.run_id, str(path), artifact_path)
-        else:
-            self._artifacts.log_artifact(str(path), artifact_path)
+        self._artifacts.log_artifact(str(path), artifact_path)
 
     def log_dir(self, path: Path, artifact_path: str | None = None) -> None:
         if path.is_dir() and any(path.iterdir()):
-            if self._artifacts is None:
-                self.client.log_artifacts(self.run_id, str(path), artifact_path)
-            else:
-                self._artifacts.log_artifacts(str(path), artifact_path)
+            self._artifacts.log_artifacts(str(path), artifact_path)
 
     def log_text(self, text: str, artifact_file: str) -> None:
         folder, _, file_name = artifact_file.rpartition("/")
