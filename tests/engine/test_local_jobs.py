@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
+import psutil
 import pytest
 
 from airflow_mljobs.engine import Engine
@@ -264,6 +265,29 @@ def test_names_are_unique_and_resubmitting_a_running_job_attaches(engine, projec
     assert engine.wait(again).status == "Completed"
     with pytest.raises(SubmitError, match="already ran \\(Completed\\)"):
         engine.submit(engine.load(path), name=name)
+
+
+def test_a_job_whose_running_status_cannot_be_written_is_stopped(tmp_path, project, unique, monkeypatch):
+    """The engine writes Running while the job starts; a store that refuses that write (here a trigger in the
+    real SQLite store) fails the submission, and the job it started does not go on running."""
+    import sqlite3
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    engine = Engine(home=tmp_path / "ws")
+    engine.tracker  # the store exists from here on
+    with sqlite3.connect(tmp_path / "ws" / "mlflow.db") as db:
+        for event in ("INSERT", "UPDATE"):
+            db.execute(f"CREATE TRIGGER refuse_running_{event.lower()} BEFORE {event} ON tags "
+                       "WHEN NEW.key = 'mljobs.status' AND NEW.value = 'Running' "
+                       "BEGIN SELECT RAISE(ABORT, 'the store refuses Running'); END")
+    marker = unique("refused")
+    path = project(f"command: sleep 300 # {marker}\n")
+    with pytest.raises(SubmitError, match="failed before it started"):
+        engine.submit(engine.load(path), name=marker)
+    time.sleep(0.5)
+    assert not [p for p in psutil.process_iter(["cmdline"]) if marker in " ".join(p.info["cmdline"] or [])]
+    tags = engine.tracker.find_job(marker).data.tags
+    assert tags[T.STATUS] == "Failed" and tags[T.REASON].startswith("could not start: ")  # and what the store said
 
 
 def test_in_the_embedded_store_a_name_is_taken_by_its_job_folder(engine, project, unique):
