@@ -146,7 +146,7 @@ class Engine:
         """
         job = document.model
         name = name or job.name or generate_name()
-        existing = self._existing_job(name)
+        existing = self.find(name)
         if existing is not None:
             status = existing.data.tags.get(T.STATUS, "NotStarted")
             if status in T.TERMINAL:
@@ -208,10 +208,10 @@ class Engine:
                 raise
             return starting.result()
 
-    def _existing_job(self, name: str):
-        """The run of the job called `name`, or None. Every job of the embedded store has its folder in this
-        workspace, made (exclusively) before its run: a name without a folder is free, and the store need not
-        be searched. Another store may hold jobs submitted from other workspaces, so it is searched."""
+    def find(self, name: str):
+        """The run of the job called `name`, or None: is the name taken? Every job of the embedded store has its
+        folder in this workspace, made (exclusively) before its run: a name without a folder is free, and the
+        store need not be searched. Another store may hold jobs submitted from other workspaces, so it is searched."""
         tracker = self.tracker  # opened first: an unusable store is the error to report, before any folder is made
         if self.config.embedded and not self.job_dir(name).exists():
             return None
@@ -224,7 +224,8 @@ class Engine:
         if backend.isolated:
             from .tracking.server import server_url
 
-            uri = server_url(self.config)
+            # the workspace's server when the engine already records through it, else started now if need be
+            uri = self.tracker.uri if self.config.embedded and self.tracker.uri.startswith("http") else server_url(self.config)
             if self.config.embedded:  # artifacts are written straight into the artifact root, seen at the same path
                 root = str(self.home / "artifacts")
                 mounts.append(Mount(root, root, read_only=False))

@@ -54,3 +54,36 @@ def test_cli_commands_use_the_workspace_server_while_the_engine_writes_the_store
         assert json.loads(shown.stdout)["status"] == "Completed"
     finally:
         stop_server(home)
+
+
+def test_a_started_workspace_server_spares_commands_the_mlflow_import(project, unique, tmp_path, monkeypatch):
+    """`mljobs tracking-server start`, then a job: the command records through the server and never imports
+    MLflow; `status` and `stop` see the same server."""
+    import subprocess
+    import sys
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    env = {**os.environ, "MLJOBS_HOME": str(tmp_path / "ws")}
+    cli = [sys.executable, "-m", "airflow_mljobs.cli"]
+    started = subprocess.run(cli + ["tracking-server", "start"], capture_output=True, text=True, env=env)
+    try:
+        assert started.returncode == 0, started.stderr
+        url = started.stdout.strip()
+        assert url.startswith("http://127.0.0.1:")
+        assert url in subprocess.run(cli + ["tracking-server", "status"], capture_output=True, text=True, env=env).stdout
+        name = unique("served")
+        ran = subprocess.run([sys.executable, "-X", "importtime"] + cli[1:] + ["job", "create", "-f",
+                             str(project("command: echo hello world\n")), "--name", name, "--stream"],
+                             capture_output=True, text=True, env=env)
+        assert ran.returncode == 0 and "hello world" in ran.stdout, ran.stderr[-2000:]
+        imported = {line.split("|")[-1].strip() for line in ran.stderr.splitlines() if line.startswith("import time:")}
+        assert "airflow_mljobs.tracking.rest" in imported and "mlflow" not in imported
+        assert Engine(home=tmp_path / "ws").show(name)["status"] == "Completed"  # the store itself has it
+    finally:
+        stopped = subprocess.run(cli + ["tracking-server", "stop"], capture_output=True, text=True, env=env)
+    assert stopped.stdout.strip() == "stopped"
+    assert "not running" in subprocess.run(cli + ["tracking-server", "status"], capture_output=True, text=True,
+                                           env=env).stdout
+    refused = subprocess.run(cli + ["tracking-server", "start"], capture_output=True, text=True,
+                             env={**env, "MLFLOW_TRACKING_URI": "http://127.0.0.1:9"})
+    assert refused.returncode == 1 and "embedded store only" in refused.stderr and "Traceback" not in refused.stderr

@@ -245,7 +245,7 @@ class CommandJobOperator(BindingsSurviveJinja, ResumableJobMixin, BaseOperator):
     def _name_for(self, context) -> str:
         """The name of a job of an earlier try that still runs (to attach), or a new one for this try."""
         for name in self._names_of_earlier_tries(context):
-            run = self.engine.tracker.find_job(name)
+            run = self.engine.find(name)
             if run is not None and _status_of(run) not in _tags().TERMINAL:
                 return name
         try_number = context["ti"].try_number

@@ -1,4 +1,7 @@
-"""`mljobs tracking-server status|stop`: the loopback server that container jobs use with the embedded store."""
+"""`mljobs tracking-server start|status|stop`: the workspace's loopback server in front of the embedded store.
+
+Container jobs need it (they cannot open the host's SQLite file); one-shot commands use it while it lives,
+which spares them importing MLflow."""
 
 from __future__ import annotations
 
@@ -8,6 +11,23 @@ import click
 @click.group(name="tracking-server")
 def tracking_server() -> None:
     """The tracking server the engine starts on demand for container jobs (embedded store only)."""
+
+
+@tracking_server.command()
+def start() -> None:
+    """Start the server (or find it running) and print its URL: later commands record through it."""
+    from ..spec import SubmitError
+    from ..tracking.server import server_url
+    from ..tracking.store import resolve_tracking
+
+    config = resolve_tracking()
+    if not config.embedded:
+        raise click.ClickException(f"MLFLOW_TRACKING_URI names the store ({config.tracking_uri}): "
+                                   f"the workspace's own server is for the embedded store only")
+    try:
+        click.echo(server_url(config))
+    except SubmitError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @tracking_server.command()

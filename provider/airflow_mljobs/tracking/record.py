@@ -14,6 +14,8 @@ from pathlib import Path
 
 from ..spec import SubmitError
 from . import tags as T
+from .artifacts import artifact_store
+from .rest import KeyValue, RestClient, speaks
 from .store import TrackingConfig
 
 
@@ -37,22 +39,25 @@ def open_tracker(config: TrackingConfig, prefer_server: bool = False) -> "Tracke
             uri = _live_server(config) or uri
     key = (os.getpid(), uri, config.artifact_root)
     if key not in _OPEN:
-        _OPEN[key] = Tracker(config, uri)
+        served = config.embedded and uri != config.tracking_uri  # the workspace's server, alive a moment ago
+        _OPEN[key] = Tracker(config, uri, probe=not served)
     return _OPEN[key]
 
 
 class Tracker:
-    """A thin layer over MlflowClient that speaks in jobs (names, Azure statuses) rather than runs."""
+    """A thin layer over MLflow's client that speaks in jobs (names, Azure statuses) rather than runs.
 
-    def __init__(self, config: TrackingConfig, uri: str | None = None) -> None:
-        from mlflow.tracking import MlflowClient  # heavy: imported on first use, never at module import
+    Against a tracking server the client is `rest.RestClient`, which spares the process MLflow's import;
+    a database or folder store is opened by MLflow's own client."""
 
+    def __init__(self, config: TrackingConfig, uri: str | None = None, probe: bool = True) -> None:
         self.config = config
         self.uri = uri or config.tracking_uri
         self._experiment_ids: dict[str, str] = {}  # name -> id: experiments are created once, and never renamed here
         try:
-            self.client = MlflowClient(tracking_uri=self.uri)
-            self.client.search_experiments(max_results=1)  # open the store now, to fail here and clearly
+            self.client = _client(self.uri)
+            if probe:
+                self.client.search_experiments(max_results=1)  # open the store now, to fail here and clearly
         except Exception as exc:
             raise SubmitError(f"cannot open the MLflow tracking store {config.tracking_uri}: {_first_line(exc)}") from None
         if self.uri.startswith("sqlite:///"):
@@ -151,12 +156,10 @@ class JobRecord:
 
     @cached_property
     def _artifacts(self):
-        """The run's artifact repository, made from its location: known when the run was just created or read,
-        otherwise read once here."""
-        from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
-
+        """Where the run's files go, from its location: known when the run was just created or read, otherwise
+        read once here."""
         location = self.artifact_uri or self.client.get_run(self.run_id).info.artifact_uri
-        return get_artifact_repository(location, tracking_uri=self.tracker.uri)
+        return artifact_store(location, self.tracker.uri, self.client)
 
     def tags(self) -> dict[str, str]:
         return self.client.get_run(self.run_id).data.tags
@@ -166,8 +169,10 @@ class JobRecord:
 
     def set_tags(self, tags: dict[str, str], params: dict | None = None) -> None:
         """Tags, and parameters if given, in one transaction (MLflow takes at most 100 parameters a batch)."""
-        from mlflow.entities import Param, RunTag
-
+        if isinstance(self.client, RestClient):
+            Param = RunTag = KeyValue
+        else:
+            from mlflow.entities import Param, RunTag
         tag_items = [RunTag(k, str(v)) for k, v in tags.items()]
         param_items = [Param(k, str(v)[:6000]) for k, v in (params or {}).items()]
         for start in range(0, max(len(param_items), 1), 100):
@@ -217,6 +222,14 @@ class JobRecord:
 
     def artifacts(self, path: str | None = None) -> list[str]:
         return [f.path for f in self.client.list_artifacts(self.run_id, path)]
+
+
+def _client(uri: str):
+    if speaks(uri):
+        return RestClient(uri)
+    from mlflow.tracking import MlflowClient  # heavy: imported on first use, never at module import
+
+    return MlflowClient(tracking_uri=uri)
 
 
 def _live_server(config: TrackingConfig) -> str | None:
