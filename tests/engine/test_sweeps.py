@@ -49,7 +49,21 @@ def children(engine, result):
     return engine.tracker.list_jobs(parent_run_id=result.run_id, max_results=100)
 
 
-def test_parent_and_child_runs_and_the_best_trial(engine, project, unique):
+@pytest.fixture(params=["embedded store", "tracking server"])
+def any_store(request, engine, tmp_path):
+    """The workspace's embedded store, or an `mlflow server` recorded through MLflow's REST API."""
+    if request.param == "embedded store":
+        return engine
+    from airflow_mljobs.engine import Engine
+    from airflow_mljobs.tracking.rest import RestClient
+
+    served = Engine(home=tmp_path / "ws", tracking_uri=request.getfixturevalue("mlflow_server"))
+    assert isinstance(served.tracker.client, RestClient)
+    return served
+
+
+def test_parent_and_child_runs_and_the_best_trial(any_store, project, unique):
+    engine = any_store
     name = unique("sweep")
     lines = []
     result = SweepRunner(engine, engine.load(sweep_file(project, algorithm="grid")), name=name).run(write=lines.append)
@@ -79,7 +93,8 @@ def test_parent_and_child_runs_and_the_best_trial(engine, project, unique):
     assert (target / "hd-artifacts" / "sweep" / "trials.csv").is_file()
 
 
-def test_median_stopping_cancels_poor_trials_and_the_sweep_goes_on(engine, project, unique):
+def test_median_stopping_cancels_poor_trials_and_the_sweep_goes_on(any_store, project, unique):
+    engine = any_store
     path = sweep_file(project, policy="early_termination: {type: median_stopping, evaluation_interval: 1, delay_evaluation: 2}",
                       algorithm="grid", concurrency=4)
     result = SweepRunner(engine, engine.load(path), name=unique("median")).run()
