@@ -124,6 +124,8 @@ def test_list_and_download(mljobs, unique, tmp_path):
     target = tmp_path / "down"
     result = mljobs("job", "download", "-n", name, "--all", "--download-path", str(target))
     assert result.returncode == 0, result.stderr
+    assert "Downloading artifacts" not in result.stderr  # no progress bars: the paths printed say what came
+    assert str(target / "artifacts" / "outputs") in result.stdout.splitlines()
     assert (target / "artifacts" / "outputs" / "r.txt").read_text() == "r\n"
     assert (target / "named-outputs" / "out" / "o.txt").read_text() == "o\n"
 

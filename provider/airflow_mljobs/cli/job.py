@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -127,6 +128,7 @@ def download(name, everything, output_name, download_path) -> None:
     """Download a finished job's artifacts (artifacts/) and named outputs (named-outputs/<name>/)."""
     if everything and output_name:
         raise click.UsageError("--all and --output-name exclude each other")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # the paths printed below say what came
     with _user_errors():
         written = _engine().download(name, Path(download_path), everything=everything, output_name=output_name)
     for path in written:

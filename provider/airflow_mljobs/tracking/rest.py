@@ -199,6 +199,7 @@ class RestClient:
         return self._request(method, path, payload, headers)
 
     def _request(self, method: str, path: str, payload, headers: dict) -> dict:
+        """One call, asked again (with a new connection if need be) while the server is unreachable or busy."""
         for attempt in range(RETRIES):
             if hasattr(payload, "seek"):
                 payload.seek(0)
@@ -242,9 +243,11 @@ def _auth_headers() -> dict[str, str]:
 
 
 def _tls_context() -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=os.environ.get("MLFLOW_TRACKING_SERVER_CERT_PATH") or None)
     if os.environ.get("MLFLOW_TRACKING_INSECURE_TLS", "").lower() == "true":
-        return ssl._create_unverified_context()
-    return ssl.create_default_context(cafile=os.environ.get("MLFLOW_TRACKING_SERVER_CERT_PATH") or None)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 def _error(status: int, data: bytes, method: str, path: str) -> RestError:
