@@ -102,6 +102,7 @@ def alive(pids) -> list[int]:
 @pytest.fixture(scope="session")
 def mlflow_server(tmp_path_factory):
     """A real `mlflow server` on loopback with proxied artifacts, as a team would share one."""
+    import os
     import socket
     import subprocess
     import sys
@@ -117,6 +118,7 @@ def mlflow_server(tmp_path_factory):
         [mlflow, "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
          "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}", "--artifacts-destination", str(folder / "artifacts")],
         stdout=open(folder / "server.log", "w"), stderr=subprocess.STDOUT, start_new_session=True,
+        env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},  # no runner for MLflow's GenAI jobs
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 120
@@ -131,7 +133,6 @@ def mlflow_server(tmp_path_factory):
         server.kill()
         raise RuntimeError("mlflow server did not start:\n" + (folder / "server.log").read_text()[-3000:])
     yield url
-    import os
     import signal
 
     os.killpg(server.pid, signal.SIGTERM)

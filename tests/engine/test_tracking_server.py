@@ -71,6 +71,12 @@ def test_a_started_workspace_server_spares_commands_the_mlflow_import(project, u
         url = started.stdout.strip()
         assert url.startswith("http://127.0.0.1:")
         assert url in subprocess.run(cli + ["tracking-server", "status"], capture_output=True, text=True, env=env).stdout
+        import psutil
+
+        from airflow_mljobs.tracking.server import server_status
+
+        tree = psutil.Process(server_status(tmp_path / "ws")["pid"]).children(recursive=True)
+        assert tree and not [p.cmdline() for p in tree if "huey" in " ".join(p.cmdline())]  # no GenAI job runner
         name = unique("served")
         ran = subprocess.run([sys.executable, "-X", "importtime"] + cli[1:] + ["job", "create", "-f",
                              str(project("command: echo hello world\n")), "--name", name, "--stream"],

@@ -22,6 +22,9 @@ from ..spec import SubmitError
 from .store import TrackingConfig
 
 START_SECONDS = float(os.environ.get("MLJOBS_SERVER_START_SECONDS", "180"))
+# MLflow's server also starts a runner for its own server-side jobs (GenAI evaluations and the like): seven more
+# processes of ~240 MB each, which take most of the server's start-up and that a job record never uses
+SERVER_SETTINGS = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
 
 
 def server_url(config: TrackingConfig) -> str:
@@ -76,6 +79,7 @@ def _start(config: TrackingConfig) -> dict:
         [str(mlflow), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
          "--backend-store-uri", config.tracking_uri, "--default-artifact-root", artifacts.as_uri()],
         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        env={**os.environ, **SERVER_SETTINGS},
     )
     import psutil
 
