@@ -154,3 +154,19 @@ def test_a_server_that_keeps_failing_is_reported_with_what_it_said(flaky_server,
     with pytest.raises(RestError) as raised:
         RestClient(flaky_server["url"]).search_experiments()
     assert raised.value.status == 503 and len(flaky_server["headers"]) == 1 + rest.RETRIES
+
+
+def test_a_tracking_server_that_is_not_there_is_a_clear_error_and_leaves_no_job(project, tmp_path, monkeypatch):
+    import socket
+
+    from airflow_mljobs.spec import SubmitError
+
+    monkeypatch.setattr(rest.time, "sleep", lambda seconds: None)
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    engine = Engine(home=tmp_path / "ws", tracking_uri=f"http://127.0.0.1:{port}")
+    with pytest.raises(SubmitError, match=f"cannot open the MLflow tracking store http://127.0.0.1:{port}: "
+                                          f"cannot reach the MLflow tracking server .*refused"):
+        engine.submit(engine.load(project("command: echo\n")), name="nowhere")
+    assert not (tmp_path / "ws" / "jobs" / "nowhere").exists()
