@@ -146,6 +146,10 @@ class Engine:
         """
         job = document.model
         name = name or job.name or generate_name()
+        if self.prefer_server and self.config.embedded and self._runs_in_containers(job):
+            from .tracking.server import server_url
+
+            server_url(self.config)  # needed anyway; started before the store is opened, it spares the MLflow import
         existing = self.find(name)
         if existing is not None:
             status = existing.data.tags.get(T.STATUS, "NotStarted")
@@ -207,6 +211,12 @@ class Engine:
                     pass
                 raise
             return starting.result()
+
+    def _runs_in_containers(self, job) -> bool:
+        """Whether the job's processes cannot open the embedded store and need the workspace's tracking server."""
+        if not isinstance(job, CommandJob):
+            return False
+        return get_backend(computes.backend_name(computes.resolve(job.compute, self.home))).isolated
 
     def find(self, name: str):
         """The run of the job called `name`, or None: is the name taken? Every job of the embedded store has its

@@ -42,31 +42,34 @@ def test_seed_lightgbm_job_runs_in_docker_and_on_local_unchanged(docker_engine, 
     assert "test-multi_logloss" in local.metrics
 
 
-def test_the_seed_job_runs_in_docker_from_the_cli_recording_through_the_workspace_server(docker_engine, workspace,
+def test_the_seed_job_runs_in_docker_from_the_cli_recording_through_the_workspace_server(docker_engine, tmp_path,
                                                                                           unique):
-    """`mljobs job create --set compute=docker --stream`, as a user types it, with the workspace's server alive (as
-    after any container job): the command records through it without importing MLflow, and the container's own
-    `mlflow` logs land in the same run."""
+    """`mljobs job create --set compute=docker --stream`, as a user types it, in a fresh workspace: the command
+    starts the workspace's server (the container needs it) before it opens the store, records through it without
+    importing MLflow, and the container's own `mlflow` logs land in the same run."""
     import subprocess
     import sys
 
-    from airflow_mljobs.tracking.server import server_url
-    from airflow_mljobs.tracking.store import resolve_tracking
+    from airflow_mljobs.tracking.server import server_status, stop_server
 
-    server_url(resolve_tracking(workspace))
+    home = tmp_path / "fresh"
     name = unique("lgbm-cli")
-    ran = subprocess.run([sys.executable, "-X", "importtime", "-m", "airflow_mljobs.cli", "job", "create",
-                          "-f", str(JOBS / "seed-2021-05" / "job.yml"), "--set", "compute=docker", "--name", name,
-                          "--stream"], capture_output=True, text=True, timeout=1800,
-                         env={**os.environ, "MLJOBS_HOME": str(workspace)})
-    assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
-    assert "Status: Completed" in ran.stdout
-    imported = {line.split("|")[-1].strip() for line in ran.stderr.splitlines() if line.startswith("import time:")}
-    assert "airflow_mljobs.tracking.rest" in imported and "mlflow" not in imported
-    shown = Engine(home=workspace).show(name)
-    assert shown["status"] == "Completed" and shown["compute"] == "docker"
-    assert "test-multi_logloss" in shown["metrics"]  # logged by autolog inside the container
-    assert job_containers(docker_engine, name) == []
+    try:
+        ran = subprocess.run([sys.executable, "-X", "importtime", "-m", "airflow_mljobs.cli", "job", "create",
+                              "-f", str(JOBS / "seed-2021-05" / "job.yml"), "--set", "compute=docker", "--name", name,
+                              "--stream"], capture_output=True, text=True, timeout=1800,
+                             env={**os.environ, "MLJOBS_HOME": str(home)})
+        assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
+        assert "Status: Completed" in ran.stdout
+        imported = {line.split("|")[-1].strip() for line in ran.stderr.splitlines() if line.startswith("import time:")}
+        assert "airflow_mljobs.tracking.rest" in imported and "mlflow" not in imported
+        assert server_status(home) is not None  # left running for the next commands, as documented
+        shown = Engine(home=home).show(name)
+        assert shown["status"] == "Completed" and shown["compute"] == "docker"
+        assert "test-multi_logloss" in shown["metrics"]  # logged by autolog inside the container
+        assert job_containers(docker_engine, name) == []
+    finally:
+        stop_server(home)
 
 
 def test_first_lines_are_never_lost_and_outputs_belong_to_the_user(docker_engine, engine, project, unique):

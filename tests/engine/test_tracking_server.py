@@ -93,3 +93,18 @@ def test_a_started_workspace_server_spares_commands_the_mlflow_import(project, u
     refused = subprocess.run(cli + ["tracking-server", "start"], capture_output=True, text=True,
                              env={**env, "MLFLOW_TRACKING_URI": "http://127.0.0.1:9"})
     assert refused.returncode == 1 and "embedded store only" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_a_container_job_in_an_unusable_workspace_is_a_clear_error(project, tmp_path, monkeypatch):
+    """A one-shot command starts the workspace's server first for a container job: a workspace it cannot write
+    is a clear error, before any folder or container is made."""
+    from airflow_mljobs.spec import SubmitError
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    engine = Engine(home=blocker / "ws", prefer_server=True)
+    document = engine.load(project("command: echo\nenvironment: {image: python:3.11-slim}\ncompute: docker\n"))
+    with pytest.raises(SubmitError, match="cannot start the workspace's tracking server in .*not-a-folder/ws: "
+                                          ".*Not a directory"):
+        engine.submit(document, name="blocked")

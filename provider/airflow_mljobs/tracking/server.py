@@ -32,8 +32,12 @@ def server_url(config: TrackingConfig) -> str:
     if not config.embedded:
         return config.tracking_uri
     state_file = config.home / "tracking-server.json"
-    config.home.mkdir(parents=True, exist_ok=True)
-    with open(config.home / "tracking-server.lock", "w") as lock:
+    try:
+        config.home.mkdir(parents=True, exist_ok=True)
+        lock = open(config.home / "tracking-server.lock", "w")
+    except OSError as exc:
+        raise SubmitError(f"cannot start the workspace's tracking server in {config.home}: {exc}") from None
+    with lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         state = _read(state_file)
         if state and _healthy(state):
