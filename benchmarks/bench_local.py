@@ -2,7 +2,9 @@
 
 1. A no-op job through the engine vs. the same command through plain `subprocess` (the MLflow writes are
    timed separately and reported beside the ratio).
-2. `mljobs job create -f hello-world.yml --stream`, wall time of the whole command (a fresh process).
+2. `mljobs job create -f hello-world.yml --stream`, wall time of the whole command (a fresh process): on the
+   embedded store with no server (the command opens the SQLite store, importing MLflow), with the workspace's
+   tracking server alive, and against an `mlflow server` (the command records over MLflow's REST API).
 3. A job printing 1 GB to stdout, followed by the engine: throughput (MB/s) and memory growth of the follower.
 
 Run: .venv/bin/python benchmarks/bench_local.py [--gigabytes 1]
