@@ -235,7 +235,7 @@ class Engine:
             from .tracking.server import server_url
 
             # the workspace's server when the engine already records through it, else started now if need be
-            uri = self.tracker.uri if self.config.embedded and self.tracker.uri.startswith("http") else server_url(self.config)
+            uri = self.tracker.uri if self.tracker.served else server_url(self.config)
             if self.config.embedded:  # artifacts are written straight into the artifact root, seen at the same path
                 root = str(self.home / "artifacts")
                 mounts.append(Mount(root, root, read_only=False))

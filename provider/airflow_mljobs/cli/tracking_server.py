@@ -19,15 +19,14 @@ def start() -> None:
     from ..spec import SubmitError
     from ..tracking.server import server_url
     from ..tracking.store import resolve_tracking
+    from .job import _user_errors
 
     config = resolve_tracking()
-    if not config.embedded:
-        raise click.ClickException(f"MLFLOW_TRACKING_URI names the store ({config.tracking_uri}): "
-                                   f"the workspace's own server is for the embedded store only")
-    try:
+    with _user_errors():
+        if not config.embedded:
+            raise SubmitError(f"MLFLOW_TRACKING_URI names the store ({config.tracking_uri}): "
+                              f"the workspace's own server is for the embedded store only")
         click.echo(server_url(config))
-    except SubmitError as exc:
-        raise click.ClickException(str(exc)) from None
 
 
 @tracking_server.command()

@@ -22,10 +22,10 @@ PROXY = "/api/2.0/mlflow-artifacts/artifacts"
 
 def artifact_store(location: str, tracking_uri: str, client):
     """Something with MLflow's `log_artifact(file, artifact_path)` and `log_artifacts(folder, artifact_path)`."""
-    scheme = urllib.parse.urlsplit(location).scheme
-    if scheme == "file":
-        return LocalFolder(Path(urllib.request.url2pathname(urllib.parse.urlsplit(location).path)))
-    if scheme == "mlflow-artifacts" and isinstance(client, RestClient):
+    parts = urllib.parse.urlsplit(location)
+    if parts.scheme == "file":
+        return LocalFolder(Path(urllib.request.url2pathname(parts.path)))
+    if parts.scheme == "mlflow-artifacts" and isinstance(client, RestClient):
         return ProxiedArtifacts(client, location)
     from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 

@@ -39,8 +39,7 @@ def open_tracker(config: TrackingConfig, prefer_server: bool = False) -> "Tracke
             uri = _live_server(config) or uri
     key = (os.getpid(), uri, config.artifact_root)
     if key not in _OPEN:
-        served = config.embedded and uri != config.tracking_uri  # the workspace's server, alive a moment ago
-        _OPEN[key] = Tracker(config, uri, probe=not served)
+        _OPEN[key] = Tracker(config, uri)
     return _OPEN[key]
 
 
@@ -50,18 +49,23 @@ class Tracker:
     Against a tracking server the client is `rest.RestClient`, which spares the process MLflow's import;
     a database or folder store is opened by MLflow's own client."""
 
-    def __init__(self, config: TrackingConfig, uri: str | None = None, probe: bool = True) -> None:
+    def __init__(self, config: TrackingConfig, uri: str | None = None) -> None:
         self.config = config
         self.uri = uri or config.tracking_uri
         self._experiment_ids: dict[str, str] = {}  # name -> id: experiments are created once, and never renamed here
         try:
             self.client = _client(self.uri)
-            if probe:
+            if not self.served:  # the workspace's server answered its health check a moment ago
                 self.client.search_experiments(max_results=1)  # open the store now, to fail here and clearly
         except Exception as exc:
             raise SubmitError(f"cannot open the MLflow tracking store {config.tracking_uri}: {_first_line(exc)}") from None
         if self.uri.startswith("sqlite:///"):
             _write_ahead_log(Path(self.uri[len("sqlite:///"):]))
+
+    @property
+    def served(self) -> bool:
+        """Whether this embedded store is reached through the workspace's tracking server."""
+        return self.config.embedded and self.uri != self.config.tracking_uri
 
     # -- experiments and runs ---------------------------------------------------------------------------
     def experiment_id(self, name: str) -> str:
