@@ -48,12 +48,13 @@ class Submission:
     started_at: float
     reattached: bool = False
     notes: list[str] = field(default_factory=list)
+    artifact_uri: str | None = None  # the run's artifact location: uploads at the end need not read the run for it
 
     def to_dict(self) -> dict:
         """Everything needed to attach again (from a trigger, on_kill or a retry), as plain JSON."""
         return {"name": self.name, "run_id": self.run_id, "experiment_id": self.experiment_id,
                 "job_dir": str(self.job_dir), "handle": self.handle.to_dict(), "timeout": self.timeout,
-                "started_at": self.started_at}
+                "started_at": self.started_at, "artifact_uri": self.artifact_uri}
 
 
 @dataclass(frozen=True)
@@ -166,43 +167,71 @@ class Engine:
         job_dir = self.job_dir(name)
         staged = prepare_job_folder(draft, job_dir, self.home / "cache", links=backend.links_inputs,
                                     fetch_mlflow=lambda uri, dst: self.tracker.download_uri(uri, dst))
-        try:
-            record = self.tracker.create_job_run(draft.experiment_name, name,
-                                                 self._run_tags(document, draft, tags), parent_run_id)
-        except Exception:
-            import shutil
+        with ThreadPoolExecutor(max_workers=1) as pool:  # the run is created while the image is checked (or built)
+            creating = pool.submit(self.tracker.create_job_run, draft.experiment_name, name,
+                                   self._run_tags(document, draft, tags), parent_run_id)
+            try:
+                ready, uri = self._ready(backend, draft, job_dir, job.base_dir, log or (lambda text: None))
+                failure = None
+            except BaseException as exc:  # recorded on the run below; an interrupt (Ctrl-C) too
+                ready, uri, failure = None, None, exc
+            try:
+                record = creating.result()
+            except Exception:
+                import shutil
 
-            shutil.rmtree(job_dir, ignore_errors=True)
-            raise
+                shutil.rmtree(job_dir, ignore_errors=True)
+                raise
         notes = [staged.snapshot.describe(), *backend.notes(draft)]
         params = {**{f"inputs.{i.name}": i.value for i in draft.inputs if i.kind == "literal"}, **(params or {})}
-        record.log_text(dump_yaml(document.data), "job.yml")
+        job_yaml = dump_yaml(document.data)
         try:
-            plan = self._final_plan(document, name, record, backend, staged, tags)
-            plan = backend.prepare(plan, job_dir, job.base_dir, self.home, log or (lambda text: None))
+            if failure is not None:
+                raise failure
+            plan = self._final_plan(document, name, record, backend, staged, tags, uri)
+            plan = dataclasses.replace(plan, image=ready.image, environment=ready.environment)
             (job_dir / "plan.json").write_text(json.dumps(plan.to_dict(), indent=1))
-            handle = self._start(backend, plan, job_dir, record, params)
-        except Exception as exc:
-            reason = str(exc) if isinstance(exc, SubmitError) else f"could not start: {exc}"
+            handle = self._start(backend, plan, job_dir, record, params, job_yaml)
+        except BaseException as exc:
+            interrupted = not isinstance(exc, Exception)
+            status = "Canceled" if interrupted else "Failed"
+            reason = ("interrupted while preparing" if interrupted else
+                      str(exc) if isinstance(exc, SubmitError) else f"could not start: {exc}")
+            record.log_text(job_yaml, "job.yml")
             record.log_dir(job_dir / "user_logs", "user_logs")
-            record.set_status("Failed", reason=reason, current="Preparing", params=params)
-            (job_dir / "result.json").write_text(json.dumps(JobResult(name, "Failed", record.run_id,
+            record.set_status(status, reason=reason, current="Preparing", params=params)
+            (job_dir / "result.json").write_text(json.dumps(JobResult(name, status, record.run_id,
                                                                       record.experiment_id, None, reason).to_dict()))
+            if interrupted:
+                raise
             raise SubmitError(f"job '{name}' failed before it started: {reason}") from None
         submission = Submission(name, record.run_id, record.experiment_id, job_dir, handle, plan.timeout,
-                                time.time(), notes=notes)
+                                time.time(), notes=notes, artifact_uri=record.artifact_uri)
         self._save(submission)
         return submission
 
+    def _ready(self, backend, draft: ExecutionPlan, job_dir: Path, base_dir: Path, log) -> tuple[ExecutionPlan, str]:
+        """What the job needs besides its run: the backend's preparation (an image, for containers: its
+        `image` and `environment` resolved), and the tracking URI its processes use."""
+        ready = backend.prepare(draft, job_dir, base_dir, self.home, log)
+        uri = self.config.tracking_uri
+        if backend.isolated:
+            from .tracking.server import server_url
+
+            # the workspace's server when the engine already records through it, else started now if need be
+            uri = self.tracker.uri if self.tracker.served else server_url(self.config)
+        return ready, uri
+
     @staticmethod
-    def _start(backend, plan: ExecutionPlan, job_dir: Path, record, params: dict):
-        """Start the job while its Running status and parameters are written (one write): starting a container
-        is an engine round trip of ~0.1 s, the write a few ms. A job whose status cannot be written is stopped."""
+    def _start(backend, plan: ExecutionPlan, job_dir: Path, record, params: dict, job_yaml: str):
+        """Start the job while its YAML, Running status and parameters are written: starting a container is an
+        engine round trip of ~0.1 s, the writes a few ms. A job whose status cannot be written is stopped."""
         with ThreadPoolExecutor(max_workers=1) as pool:
             starting = pool.submit(backend.submit, plan, job_dir)
             try:
+                record.log_text(job_yaml, "job.yml")
                 record.set_status("Running", params=params)
-            except Exception:
+            except BaseException:  # an interrupt too: nothing is left running
                 try:
                     handle = starting.result()
                     handle.cancel("its status could not be recorded")
@@ -227,18 +256,13 @@ class Engine:
             return None
         return tracker.find_job(name)
 
-    def _final_plan(self, document, name, record, backend, staged, tags) -> ExecutionPlan:
+    def _final_plan(self, document, name, record, backend, staged, tags, uri: str) -> ExecutionPlan:
         """The plan with the run's identity in every rank's environment, and what the backend must mount."""
-        uri = self.config.tracking_uri
         mounts = list(staged.mounts)
-        if backend.isolated:
-            from .tracking.server import server_url
-
-            # the workspace's server when the engine already records through it, else started now if need be
-            uri = self.tracker.uri if self.tracker.served else server_url(self.config)
-            if self.config.embedded:  # artifacts are written straight into the artifact root, seen at the same path
-                root = str(self.home / "artifacts")
-                mounts.append(Mount(root, root, read_only=False))
+        if backend.isolated and self.config.embedded:
+            # artifacts are written straight into the artifact root, seen at the same path
+            root = str(self.home / "artifacts")
+            mounts.append(Mount(root, root, read_only=False))
         env = {"MLFLOW_TRACKING_URI": uri, "MLFLOW_RUN_ID": record.run_id, "MLFLOW_EXPERIMENT_ID": record.experiment_id}
         if backend.isolated:  # a local job inherits the submitter's environment; a container gets its opt-outs
             env.update({k: os.environ[k] for k in TELEMETRY_OPT_OUTS if k in os.environ})
@@ -279,7 +303,7 @@ class Engine:
         data = json.loads(saved.read_text())
         handle = get_backend(data["handle"]["backend"]).attach(data["handle"])
         return Submission(name, data["run_id"], data["experiment_id"], job_dir, handle, data.get("timeout"),
-                          data["started_at"], reattached=True)
+                          data["started_at"], reattached=True, artifact_uri=data.get("artifact_uri"))
 
     def follow(self, submission: Submission, write: Callable[[str], None] | None = None,
                since: dict | None = None, on_token: Callable[[dict], None] | None = None,
@@ -332,20 +356,25 @@ class Engine:
         named = submission.job_dir / "named-outputs"
         named_outputs = sorted(named.iterdir()) if named.is_dir() else []
         outputs = {}
-        with ThreadPoolExecutor(max_workers=1) as pool:  # removing containers is an engine round trip: record meanwhile
+        # the lock makes this the one writer of the job's end: its status is not read first, the run (its final
+        # metrics) is read while it is written, and containers are removed meanwhile (an engine round trip)
+        with ThreadPoolExecutor(max_workers=2) as pool:
             releasing = pool.submit(submission.handle.release, outcome.status, on_finish)
-            run = self.tracker.run(submission.run_id)  # the job has ended: its metrics are final
-            record = self.tracker.record(run)
+            reading = pool.submit(self.tracker.run, submission.run_id)
+            record = JobRecord(self.tracker, submission.run_id, submission.experiment_id, submission.name,
+                               submission.artifact_uri)
+            current = "Running"
             if named_outputs or _has_files(workdir / "outputs"):  # logs alone upload in a moment: no status for that
-                record.set_status("Finalizing")
+                current = "Finalizing"
+                record.set_status(current)
             record.log_dir(workdir / "outputs", "outputs")
             record.log_dir(workdir / "logs", "logs")
             record.log_dir(submission.job_dir / "user_logs", "user_logs")
             for folder in named_outputs:
                 record.log_dir(folder, f"named-outputs/{folder.name}")
                 outputs[folder.name] = str(folder)
-            record.set_status(outcome.status, reason=outcome.reason, exit_code=outcome.exit_code,
-                              current=run.data.tags.get(T.STATUS))
+            record.set_status(outcome.status, reason=outcome.reason, exit_code=outcome.exit_code, current=current)
+            run = reading.result()
             releasing.result()  # what it raised, raised here
         result = JobResult(submission.name, outcome.status, submission.run_id, submission.experiment_id,
                            outcome.exit_code, outcome.reason, dict(run.data.metrics), outputs,

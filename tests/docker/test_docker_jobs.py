@@ -261,6 +261,50 @@ def test_failed_build_is_a_clear_error(docker_engine, engine, project, unique):
     assert engine.show(name)["status"] == "Failed"
 
 
+def test_ctrl_c_during_the_image_build_cancels_the_job_and_leaves_nothing_running(docker_engine, project, unique,
+                                                                                   tmp_path):
+    """Ctrl-C while `create --stream` builds the image: the build stops, the job is recorded as Canceled before it
+    started, the command exits 2 without a traceback, and no container of the job or of its build is left."""
+    import signal
+    import subprocess
+    import sys
+
+    from airflow_mljobs.tracking.server import stop_server
+
+    token = unique("slow-build")
+    path = project("""
+        command: echo never
+        environment: {build: {path: ctx}}
+        compute: docker
+    """, {"ctx/Dockerfile": f"FROM python:3.11-slim\nRUN echo {token} && sleep 60\n"})
+    home, name = tmp_path / "home", unique()
+    cli = subprocess.Popen([sys.executable, "-m", "airflow_mljobs.cli", "job", "create", "-f", str(path), "--name",
+                            name, "--stream"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           env={**os.environ, "MLJOBS_HOME": str(home)})
+    try:
+        seen = []
+        for line in cli.stdout:  # the build's own output, streamed as it runs
+            seen.append(line)
+            if line.startswith(token):
+                break
+        assert any(line.startswith(token) for line in seen), "".join(seen)
+        cli.send_signal(signal.SIGINT)
+        out, err = cli.communicate(timeout=120)
+        assert cli.returncode == 2, out + err
+        assert "interrupted: the job was canceled before it started" in err and "Traceback" not in err
+        shown = Engine(home=home).show(name)
+        assert shown["status"] == "Canceled" and shown["failure_reason"] == "interrupted while preparing"
+        assert job_containers(docker_engine, name) == []
+        deadline = time.time() + 30  # the engine stops the build's own container once its client has gone
+        while time.time() < deadline and any(token in " ".join(c.attrs["Config"]["Cmd"] or [])
+                                             for c in docker_engine.containers.list(all=True)):
+            time.sleep(0.5)
+        assert not any(token in " ".join(c.attrs["Config"]["Cmd"] or []) for c in docker_engine.containers.list(all=True))
+    finally:
+        cli.kill()
+        stop_server(home)
+
+
 def test_curated_environment_names_resolve_through_the_table(docker_engine, engine, project, unique):
     known = project("command: python -c 'import sklearn, mlflow; print(\"ok\", sklearn.__version__)'\n"
                     "environment: azureml:AzureML-sklearn-1.5@latest\ncompute: docker\n")

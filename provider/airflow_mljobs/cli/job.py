@@ -59,8 +59,12 @@ def create(path, overrides, name, experiment_name, stream, dry_run, fmt) -> None
             plan = engine.plan(document, name=name)
             emit(plan.to_dict(), "json" if fmt == "json" else "yaml")
             return
-        submission = engine.submit(document, name=name, experiment_name=experiment_name,
-                                   log=sys.stdout.write if stream else None)
+        try:
+            submission = engine.submit(document, name=name, experiment_name=experiment_name,
+                                       log=sys.stdout.write if stream else None)
+        except KeyboardInterrupt:  # the engine recorded the job as Canceled and started nothing
+            click.echo("\ninterrupted: the job was canceled before it started", err=True)
+            sys.exit(EXIT_CODES["Canceled"])
     for note in submission.notes:
         click.echo(f"note: {note}", err=True)
     if not stream:
