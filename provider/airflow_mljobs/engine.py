@@ -356,11 +356,11 @@ class Engine:
         named = submission.job_dir / "named-outputs"
         named_outputs = sorted(named.iterdir()) if named.is_dir() else []
         outputs = {}
-        # the lock makes this the one writer of the job's end: its status is not read first, the run (its final
-        # metrics) is read while it is written, and containers are removed meanwhile (an engine round trip)
-        with ThreadPoolExecutor(max_workers=2) as pool:
+        # the lock makes this the one writer of the job's end, so its status is not read first; containers are
+        # removed meanwhile (an engine round trip). The store's calls stay one at a time: a store in this process
+        # shares its interpreter lock, and a tracking server runs one worker, so two at once take as long
+        with ThreadPoolExecutor(max_workers=1) as pool:
             releasing = pool.submit(submission.handle.release, outcome.status, on_finish)
-            reading = pool.submit(self.tracker.run, submission.run_id)
             record = JobRecord(self.tracker, submission.run_id, submission.experiment_id, submission.name,
                                submission.artifact_uri)
             current = "Running"
@@ -374,7 +374,7 @@ class Engine:
                 record.log_dir(folder, f"named-outputs/{folder.name}")
                 outputs[folder.name] = str(folder)
             record.set_status(outcome.status, reason=outcome.reason, exit_code=outcome.exit_code, current=current)
-            run = reading.result()
+            run = self.tracker.run(submission.run_id)  # the job has ended: its metrics are final
             releasing.result()  # what it raised, raised here
         result = JobResult(submission.name, outcome.status, submission.run_id, submission.experiment_id,
                            outcome.exit_code, outcome.reason, dict(run.data.metrics), outputs,

@@ -40,10 +40,11 @@ def server_url(config: TrackingConfig) -> str:
     with lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         state = _read(state_file)
-        if state and _healthy(state):
+        if state and (_answered(state) and _same_process(state) or _healthy(state)):
             return state["url"]
         state = _start(config)
         state_file.write_text(json.dumps(state))
+        _ANSWERED.add(_key(state))
         return state["url"]
 
 
@@ -101,14 +102,30 @@ def _start(config: TrackingConfig) -> dict:
     raise SubmitError("the tracking server for container jobs did not start:\n" + "\n".join(tail))
 
 
+# The servers (pid, start time, URL) that answered a health check in this process: while that same process
+# lives, a job need not ask again (an HTTP round trip per job)
+_ANSWERED: set[tuple] = set()
+
+
+def _key(state: dict) -> tuple:
+    return state["pid"], state["create_time"], state["url"]
+
+
+def _answered(state: dict) -> bool:
+    return _key(state) in _ANSWERED
+
+
 def _healthy(state: dict) -> bool:
     if not _same_process(state):
         return False
     try:
         with urllib.request.urlopen(f"{state['url']}/health", timeout=2) as response:
-            return response.status == 200
+            healthy = response.status == 200
     except OSError:
         return False
+    if healthy:
+        _ANSWERED.add(_key(state))
+    return healthy
 
 
 def _same_process(state: dict) -> bool:
