@@ -1,8 +1,9 @@
 """Submit, follow, cancel, finalize and find jobs: the one code path the CLI and Airflow both use.
 
 A job's life: load and validate the YAML -> resolve the compute -> plan -> stage the job folder -> create the
-MLflow run (status Preparing) -> backend.submit -> Running -> follow logs, enforce the timeout, upload ./logs
--> Finalizing (upload outputs, logs, named outputs) -> Completed, Failed or Canceled, written once.
+MLflow run (status Preparing) while the backend prepares (an image, for containers) -> backend.submit -> Running
+-> follow logs, enforce the timeout, upload ./logs -> Finalizing (upload outputs, logs, named outputs) ->
+Completed, Failed or Canceled, written once. An interrupt while the job prepares records it as Canceled.
 
 A job's name is its identity: submitting a name that is running attaches to it; one that has ended is an error.
 """
