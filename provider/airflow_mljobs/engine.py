@@ -10,6 +10,7 @@ A job's name is its identity: submitting a name that is running attaches to it; 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -338,35 +339,47 @@ class Engine:
         return self.finalize(submission, self.follow(submission))
 
     def finalize(self, submission: Submission, outcome: Outcome | None = None, on_finish: str = "delete") -> JobResult:
-        """Upload what the job left and write its terminal status, once; later calls read the saved result."""
+        """Upload what the job left and write its terminal status, once; later calls read the saved result.
+
+        One process finalizes a job at a time (a lock the system releases if that process dies); the others wait
+        for it and read its result. A finalizer that died midway is taken over."""
         result_file = submission.job_dir / "result.json"
         if result_file.is_file():
             return JobResult(**json.loads(result_file.read_text()))
         outcome = outcome or submission.handle.poll()
         if outcome is None:
             raise SubmitError(f"job '{submission.name}' is still running")
-        lock = submission.job_dir / "finalizing"
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            os.close(fd)
-        except FileExistsError:
-            return self._await_result(result_file)
+        with _finalizing(submission.job_dir) as taken_over:
+            if result_file.is_file():  # finalized by another process while this one waited
+                return JobResult(**json.loads(result_file.read_text()))
+            result = self._finalize(submission, outcome, on_finish, taken_over)
+            result_file.write_text(json.dumps(result.to_dict(), indent=1))
+            return result
+
+    def _finalize(self, submission: Submission, outcome: Outcome, on_finish: str, taken_over: bool) -> JobResult:
         submission.handle.sync_logs()
         tail = _log_tail(submission.job_dir / "user_logs")
         workdir = submission.job_dir / "wd"
         named = submission.job_dir / "named-outputs"
         named_outputs = sorted(named.iterdir()) if named.is_dir() else []
         outputs = {}
-        # the lock makes this the one writer of the job's end, so its status is not read first; containers are
-        # removed meanwhile (an engine round trip). The store's calls stay one at a time: a store in this process
-        # shares its interpreter lock, and a tracking server runs one worker, so two at once take as long
+        # the one writer of the job's end need not read its status first, unless it takes over from a finalizer
+        # that died (which may have written it); containers are removed meanwhile (an engine round trip). The
+        # store's calls stay one at a time: a store in this process shares its interpreter lock, and a tracking
+        # server runs one worker, so two at once take as long
         with ThreadPoolExecutor(max_workers=1) as pool:
             releasing = pool.submit(submission.handle.release, outcome.status, on_finish)
             record = JobRecord(self.tracker, submission.run_id, submission.experiment_id, submission.name,
                                submission.artifact_uri)
             current = "Running"
-            if named_outputs or _has_files(workdir / "outputs"):  # logs alone upload in a moment: no status for that
-                current = "Finalizing"
+            if taken_over:
+                tags = record.tags()
+                current = tags.get(T.STATUS, current)
+                if current in T.TERMINAL:  # the finalizer that died wrote the job's end: that is its outcome
+                    code = tags.get(T.EXIT_CODE)
+                    outcome = Outcome(current, int(code) if code else None, tags.get(T.REASON))
+            if current not in T.TERMINAL and (named_outputs or _has_files(workdir / "outputs")):
+                current = "Finalizing"  # logs alone upload in a moment: no status for that
                 record.set_status(current)
             record.log_dir(workdir / "outputs", "outputs")
             record.log_dir(workdir / "logs", "logs")
@@ -377,19 +390,9 @@ class Engine:
             record.set_status(outcome.status, reason=outcome.reason, exit_code=outcome.exit_code, current=current)
             run = self.tracker.run(submission.run_id)  # the job has ended: its metrics are final
             releasing.result()  # what it raised, raised here
-        result = JobResult(submission.name, outcome.status, submission.run_id, submission.experiment_id,
-                           outcome.exit_code, outcome.reason, dict(run.data.metrics), outputs,
-                           tail if outcome.status != "Completed" else "")
-        result_file.write_text(json.dumps(result.to_dict(), indent=1))
-        return result
-
-    def _await_result(self, result_file: Path, timeout: float = 600) -> JobResult:
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if result_file.is_file():
-                return JobResult(**json.loads(result_file.read_text()))
-            time.sleep(0.1)
-        raise SubmitError(f"gave up waiting for {result_file}")
+        return JobResult(submission.name, outcome.status, submission.run_id, submission.experiment_id,
+                         outcome.exit_code, outcome.reason, dict(run.data.metrics), outputs,
+                         tail if outcome.status != "Completed" else "")
 
     def _upload_live_logs(self, submission: Submission) -> None:
         try:
@@ -504,6 +507,21 @@ def _merge_overrides(overrides, inputs: dict | None, compute: str | None) -> lis
     if compute:
         merged.append(f"compute={json.dumps(compute)}")
     return merged or None
+
+
+@contextlib.contextmanager
+def _finalizing(job_dir: Path):
+    """Hold the job's finalizing lock (waiting while another process holds it); yields whether a finalizer
+    started before and did not finish (it died: its lock went with it, the mark it left stays)."""
+    import fcntl
+
+    with open(job_dir / "finalizing", "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        lock.seek(0)
+        taken_over = bool(lock.read())
+        lock.write(f"{os.getpid()}\n")
+        lock.flush()
+        yield taken_over
 
 
 def _free_port() -> int:

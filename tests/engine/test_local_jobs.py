@@ -158,6 +158,45 @@ def test_cancel_from_another_engine(engine, project, unique, workspace):
     assert engine.finalize(submission, follower["outcome"]).status == "Canceled"  # finalized once
 
 
+def test_a_finalizer_killed_midway_is_taken_over_by_the_next(engine, project, unique, workspace):
+    """A process that finalizes a job (uploading large outputs) is killed: the next `finalize` (a retry's, or
+    `mljobs job stream`'s) does not wait for it, records the job's end once, and returns its result."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    path = project("""
+        command: >-
+          python -c "import os; os.makedirs('outputs', exist_ok=True);
+          [open(f'outputs/part{i}.bin', 'wb').write(os.urandom(1 << 22)) for i in range(64)]"
+    """)
+    name = unique()
+    submission = engine.submit(engine.load(path), name=name)
+    outcome = engine.follow(submission)
+    assert outcome.status == "Completed"
+    finalizer = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from airflow_mljobs.engine import Engine; engine = Engine(home=sys.argv[1]); "
+         "engine.finalize(engine.attach(sys.argv[2]))", str(workspace), name],
+        env={**os.environ, "MLJOBS_HOME": str(workspace)})
+    mark = submission.job_dir / "finalizing"
+    deadline = time.time() + 60
+    while time.time() < deadline and not (mark.is_file() and mark.read_text()):
+        time.sleep(0.002)
+    finalizer.send_signal(signal.SIGKILL)  # in the middle of its uploads (256 MB)
+    finalizer.wait(10)
+    assert not (submission.job_dir / "result.json").exists(), "killed before it finished"
+    started = time.time()
+    result = engine.finalize(submission, outcome)
+    assert time.time() - started < 60
+    assert result.status == "Completed"
+    run = engine.tracker.run(result.run_id)
+    assert run.data.tags[T.STATUS] == "Completed" and run.info.status == "FINISHED"
+    assert len(engine.tracker.record(run).artifacts("outputs")) == 64
+    assert engine.finalize(submission, outcome) == result  # read back, not written again
+    assert mark.read_text().count("\n") == 2  # two finalizers ran: the killed one and the one that took over
+
+
 def test_logs_folder_is_uploaded_while_the_job_runs(engine, project, unique, monkeypatch):
     monkeypatch.setattr("airflow_mljobs.engine.LOG_UPLOAD_SECONDS", 0.2)
     path = project("""
