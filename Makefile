@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: venv test test-fast demo clean
+.PHONY: venv bytecode test test-fast demo clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python >= 3.11 is needed"; exit 1; }
@@ -17,15 +17,20 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+## The package's bytecode, as an installed package has it: an editable install has none, and where
+## PYTHONDONTWRITEBYTECODE is set no import writes it, so every process would compile the sources again.
+bytecode: $(STAMP)
+	@$(BIN)/python -m compileall -q provider >/dev/null
+
 ## Everything: unit, conformance, property-based and end-to-end tests.
-test: $(STAMP)
+test: bytecode
 	$(BIN)/python -m pytest -q -rs -p no:cacheprovider
 
 ## The quick loop: everything not marked slow.
-test-fast: $(STAMP)
+test-fast: bytecode
 	$(BIN)/python -m pytest -q -rs -p no:cacheprovider -m "not slow"
 
-demo: $(STAMP)
+demo: bytecode
 	@$(BIN)/python dags/demo.py
 
 clean:

@@ -18,6 +18,8 @@ import textwrap
 import time
 from pathlib import Path
 
+from bytecode import compile_package
+
 DAGS = '''
 from airflow.sdk import DAG, task
 from airflow_mljobs.airflow.sweep import sweep_job
@@ -55,6 +57,7 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=50)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
+    compile_package()
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         (root / "dags").mkdir()

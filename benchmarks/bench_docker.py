@@ -24,6 +24,8 @@ import textwrap
 import time
 from pathlib import Path
 
+from bytecode import compile_package
+
 ROOT = Path(__file__).resolve().parents[1]
 IMAGE = "python:3.11-slim"
 COMMAND = "python3 -c 'print(sum(range(10**6)))'"
@@ -104,6 +106,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
+    compile_package()
     os.environ.pop("MLFLOW_TRACKING_URI", None)
     with tempfile.TemporaryDirectory() as folder:
         home = Path(folder)

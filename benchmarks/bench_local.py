@@ -23,6 +23,8 @@ import threading
 import time
 from pathlib import Path
 
+from bytecode import compile_package
+
 ROOT = Path(__file__).resolve().parents[1]
 NOOP = f"{sys.executable} -c pass"
 
@@ -156,6 +158,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--gigabytes", type=float, default=1.0)
     args = parser.parse_args()
+    compile_package()
     os.environ.pop("MLFLOW_TRACKING_URI", None)
     with tempfile.TemporaryDirectory() as folder:
         home = Path(folder)
