@@ -195,22 +195,28 @@ class Engine:
             (job_dir / "plan.json").write_text(json.dumps(plan.to_dict(), indent=1))
             handle = self._start(backend, plan, job_dir, record, params, job_yaml)
         except BaseException as exc:
-            interrupted = not isinstance(exc, Exception)
-            status = "Canceled" if interrupted else "Failed"
-            reason = ("interrupted while preparing" if interrupted else
-                      str(exc) if isinstance(exc, SubmitError) else f"could not start: {exc}")
-            record.log_text(job_yaml, "job.yml")
-            record.log_dir(job_dir / "user_logs", "user_logs")
-            record.set_status(status, reason=reason, current="Preparing", params=params)
-            (job_dir / "result.json").write_text(json.dumps(JobResult(name, status, record.run_id,
-                                                                      record.experiment_id, None, reason).to_dict()))
-            if interrupted:
+            reason = self._never_started(record, job_dir, job_yaml, params, exc)
+            if not isinstance(exc, Exception):  # an interrupt goes on up
                 raise
             raise SubmitError(f"job '{name}' failed before it started: {reason}") from None
         submission = Submission(name, record.run_id, record.experiment_id, job_dir, handle, plan.timeout,
                                 time.time(), notes=notes, artifact_uri=record.artifact_uri)
         self._save(submission)
         return submission
+
+    @staticmethod
+    def _never_started(record, job_dir: Path, job_yaml: str, params: dict, exc: BaseException) -> str:
+        """Record a job that ended before it started: Failed with the error, or Canceled by an interrupt."""
+        interrupted = not isinstance(exc, Exception)
+        status = "Canceled" if interrupted else "Failed"
+        reason = ("interrupted while preparing" if interrupted else
+                  str(exc) if isinstance(exc, SubmitError) else f"could not start: {exc}")
+        record.log_text(job_yaml, "job.yml")
+        record.log_dir(job_dir / "user_logs", "user_logs")
+        record.set_status(status, reason=reason, current="Preparing", params=params)
+        result = JobResult(record.name, status, record.run_id, record.experiment_id, None, reason)
+        (job_dir / "result.json").write_text(json.dumps(result.to_dict()))
+        return reason
 
     def _ready(self, backend, draft: ExecutionPlan, job_dir: Path, base_dir: Path, log) -> tuple[ExecutionPlan, str]:
         """What the job needs besides its run: the backend's preparation (an image, for containers: its
@@ -233,10 +239,10 @@ class Engine:
             try:
                 record.log_text(job_yaml, "job.yml")
                 record.set_status("Running", params=params)
-            except BaseException:  # an interrupt too: nothing is left running
+            except BaseException as exc:  # an interrupt too: nothing is left running
                 try:
                     handle = starting.result()
-                    handle.cancel("its status could not be recorded")
+                    handle.cancel("its status could not be recorded" if isinstance(exc, Exception) else "interrupted")
                     handle.release("Canceled")
                 except Exception:  # it did not start either: the first error is the one to report
                     pass
