@@ -145,6 +145,45 @@ def test_cli_sweep_stream_and_list_children(project, unique, workspace):
     assert {name, f"{name}_0", f"{name}_1"} <= names
 
 
+def test_ctrl_c_during_a_streamed_cli_sweep_cancels_it_and_its_trials(project, unique, workspace):
+    """Ctrl-C while `create --stream` runs a sweep: the running trials are stopped (no process left), the sweep
+    and those trials are recorded as Canceled, and the command exits 2 without a traceback."""
+    import signal
+    import time
+
+    import psutil
+
+    from airflow_mljobs.engine import Engine
+
+    path = sweep_file(project, total=4, concurrency=2, command="python curve.py --quality ${{search_space.quality}} "
+                      "--epochs 200")
+    env = {**os.environ, "MLJOBS_HOME": str(workspace)}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    name = unique("cli-sweep-interrupted")
+    cli = subprocess.Popen([sys.executable, "-m", "airflow_mljobs.cli", "job", "create", "-f", str(path), "--name",
+                            name, "--stream"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        started = 0
+        for line in cli.stdout:
+            started += "started" in line
+            if started == 2:
+                break
+        assert started == 2, "both concurrent trials started"
+        trial_pids = [p.pid for p in psutil.Process(cli.pid).children(recursive=True)]
+        time.sleep(1)  # the trials are logging their curves
+        cli.send_signal(signal.SIGINT)
+        out, err = cli.communicate(timeout=120)
+    finally:
+        cli.kill()
+    assert cli.returncode == 2, out[-2000:] + err[-2000:]
+    assert "interrupted: the sweep and its running trials were canceled" in err and "Traceback" not in err
+    engine = Engine(home=workspace)
+    assert engine.show(name)["status"] == "Canceled"
+    trials = engine.tracker.list_jobs(parent_run_id=engine.tracker.find_job(name).info.run_id, max_results=10)
+    assert sorted(t.data.tags[T.STATUS] for t in trials) == ["Canceled", "Canceled"]
+    assert [pid for pid in trial_pids if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"] == []
+
+
 def test_bayesian_sweep_learns_from_the_history_recorded_in_mlflow(engine, project, unique):
     path = sweep_file(project, algorithm="{type: bayesian, seed: 3}", total=14, concurrency=4,
                       command="python -c \"import mlflow; mlflow.log_metric('score', -(${{search_space.x}} - 0.7) ** 2)\"",

@@ -199,7 +199,11 @@ def _create_sweep(engine, document, path, overrides, name, experiment_name, stre
             click.echo(f"progress: {line}", err=True)
             last[0] = line
 
-    result = runner.run(write=sys.stdout.write, progress=progress)
+    try:
+        result = runner.run(write=sys.stdout.write, progress=progress)
+    except KeyboardInterrupt:  # the runner canceled the running trials and recorded the sweep as Canceled
+        click.echo("\ninterrupted: the sweep and its running trials were canceled", err=True)
+        sys.exit(EXIT_CODES["Canceled"])
     click.echo("\nExecution Summary\n=================")
     click.echo(f"RunId: {result.name}\nStatus: {result.status}")
     if result.best:
