@@ -87,6 +87,38 @@ def test_create_returns_at_once_then_stream_and_finish_in_background(mljobs, uni
     assert status == "Completed"
 
 
+def test_ctrl_c_in_job_stream_stops_following_and_the_job_goes_on(mljobs, unique, tmp_path, workspace):
+    """`mljobs job stream -n` attached to a job another command started: Ctrl-C stops following (exit 130), as
+    `az ml job stream` does, and the job runs on to its end, recorded by the background watcher."""
+    import signal
+
+    job = tmp_path / "job.yml"
+    job.write_text("command: for i in $(seq 1 50); do echo tick $i; sleep 0.2; done\n")
+    name = unique("followed")
+    assert mljobs("job", "create", "-f", str(job), "--name", name).returncode == 0
+    follower = subprocess.Popen([sys.executable, "-m", "airflow_mljobs.cli", "job", "stream", "-n", name],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env={**os.environ, "MLJOBS_HOME": str(workspace)})
+    try:
+        for line in follower.stdout:
+            if line.startswith("tick"):
+                break
+        follower.send_signal(signal.SIGINT)
+        out, err = follower.communicate(timeout=60)
+    finally:
+        follower.kill()
+    assert follower.returncode == 130, err
+    assert f"stopped following; job '{name}' goes on" in err and "Traceback" not in err
+    assert json.loads(mljobs("job", "show", "-n", name, "-o", "json").stdout)["status"] == "Running"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        shown = json.loads(mljobs("job", "show", "-n", name, "-o", "json").stdout)
+        if shown["status"] != "Running":
+            break
+        time.sleep(0.3)
+    assert shown["status"] == "Completed"
+
+
 def test_cancel_from_the_cli(mljobs, unique, tmp_path, workspace):
     job = tmp_path / "job.yml"
     job.write_text("command: echo $$ > pid; sleep 300\n")

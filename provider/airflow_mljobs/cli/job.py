@@ -15,6 +15,7 @@ from ._options import emit, fail_spec, file_option, output_option, print_problem
 from ._validate import validate_file
 
 EXIT_CODES = {"Completed": 0, "Failed": 1, "Canceled": 2}
+INTERRUPTED = 130  # `job stream` stopped by Ctrl-C while the job goes on (the shell's code for SIGINT)
 name_option = click.option("-n", "--name", required=True, help="The job's name.")
 
 
@@ -77,11 +78,11 @@ def create(path, overrides, name, experiment_name, stream, dry_run, fmt) -> None
 @job.command(name="stream")
 @name_option
 def stream_(name: str) -> None:
-    """Follow a job's log until it ends, then print its Execution Summary."""
+    """Follow a job's log until it ends, then print its Execution Summary. Ctrl-C stops following; the job goes on."""
     engine = _engine()
     with _user_errors():
         submission = engine.attach(name)
-    sys.exit(_stream(engine, submission))
+    sys.exit(_stream(engine, submission, cancel_on_interrupt=False))
 
 
 @job.command()
@@ -248,7 +249,9 @@ def _print_started(submission, fmt: str) -> None:
         emit({"name": submission.name, "run_id": submission.run_id, "status": "Running"}, fmt)
 
 
-def _stream(engine, submission) -> int:
+def _stream(engine, submission, cancel_on_interrupt: bool = True) -> int:
+    """Follow the job to its end. Ctrl-C cancels the job this command started; one it attached to goes on (as
+    `az ml job stream` leaves it), and the process that started it records its end."""
     click.echo(f"RunId: {submission.name}")
     click.echo(f"MLflow run: {submission.run_id} (experiment {submission.experiment_id})")
     click.echo(f"Web View: {_web_view(engine, submission)}\n")
@@ -256,6 +259,10 @@ def _stream(engine, submission) -> int:
     try:
         outcome = engine.follow(submission, out.write)
     except KeyboardInterrupt:
+        if not cancel_on_interrupt:
+            click.echo(f"\ninterrupted: stopped following; job '{submission.name}' goes on "
+                       f"(mljobs job cancel -n {submission.name} stops it)", err=True)
+            return INTERRUPTED
         click.echo("\ninterrupted: canceling the job", err=True)
         outcome = submission.handle.cancel("canceled from the terminal (Ctrl-C)")
     out.flush()
