@@ -344,18 +344,22 @@ class Engine:
     def wait(self, submission: Submission) -> JobResult:
         return self.finalize(submission, self.follow(submission))
 
-    def finalize(self, submission: Submission, outcome: Outcome | None = None, on_finish: str = "delete") -> JobResult:
+    def finalize(self, submission: Submission, outcome: Outcome | None = None, on_finish: str = "delete",
+                 wait: bool = True) -> JobResult | None:
         """Upload what the job left and write its terminal status, once; later calls read the saved result.
 
-        One process finalizes a job at a time (a lock the system releases if that process dies); the others wait
-        for it and read its result. A finalizer that died midway is taken over."""
+        One finalizer at a time (a lock the system releases if its process dies); the others wait for it and read
+        its result, or with `wait=False` return None at once (a signal handler must not wait for the code it
+        interrupted). A finalizer that died midway is taken over."""
         result_file = submission.job_dir / "result.json"
         if result_file.is_file():
             return JobResult(**json.loads(result_file.read_text()))
         outcome = outcome or submission.handle.poll()
         if outcome is None:
             raise SubmitError(f"job '{submission.name}' is still running")
-        with _finalizing(submission.job_dir) as taken_over:
+        with _finalizing(submission.job_dir, wait) as taken_over:
+            if taken_over is None:  # another finalizer is at work
+                return None
             if result_file.is_file():  # finalized by another process while this one waited
                 return JobResult(**json.loads(result_file.read_text()))
             result = self._finalize(submission, outcome, on_finish, taken_over)
@@ -516,13 +520,18 @@ def _merge_overrides(overrides, inputs: dict | None, compute: str | None) -> lis
 
 
 @contextlib.contextmanager
-def _finalizing(job_dir: Path):
-    """Hold the job's finalizing lock (waiting while another process holds it); yields whether a finalizer
-    started before and did not finish (it died: its lock went with it, the mark it left stays)."""
+def _finalizing(job_dir: Path, wait: bool = True):
+    """Hold the job's finalizing lock (waiting while another finalizer holds it, unless not `wait`: then yields
+    None); yields whether a finalizer started before and did not finish (it died: its lock went with it, the
+    mark it left stays)."""
     import fcntl
 
     with open(job_dir / "finalizing", "a+") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield None
+            return
         lock.seek(0)
         taken_over = bool(lock.read())
         lock.write(f"{os.getpid()}\n")

@@ -96,6 +96,34 @@ def test_deferrable_job_waits_in_the_trigger(test_airflow, docker_engine):
     assert run.data.tags[T.STATUS] == "Completed" and run.data.metrics["m"] == 3
 
 
+def test_a_task_timeout_during_the_image_build_cancels_the_job_and_the_build(test_airflow, docker_engine, tmp_path):
+    """The task's execution_timeout strikes while the job's image builds: the build stops, the job is recorded
+    as Canceled before it started, and nothing of the job or of its build is left."""
+    import json
+    import uuid
+
+    token = f"slow-build-{uuid.uuid4().hex[:10]}"
+    (tmp_path / "ctx").mkdir()
+    (tmp_path / "ctx" / "Dockerfile").write_text(f"FROM python:3.11-slim\nRUN echo {token} && sleep 120\n")
+    job = tmp_path / "job.yml"
+    job.write_text("command: echo never\nenvironment: {build: {path: ctx}}\ncompute: docker\n"
+                   "experiment_name: airflow-timeout-while-building\n")
+    started = time.time()
+    result = test_airflow.dags_test("mljobs_timeout_while_building", "-c", json.dumps({"job": str(job)}))
+    assert result.returncode != 0
+    assert time.time() - started < 110, "the build did not outlast the task"
+    engine = test_airflow.engine()
+    (run,) = engine.tracker.list_jobs("airflow-timeout-while-building")
+    assert run.data.tags[T.STATUS] == "Canceled", result.stdout[-3000:]
+    assert run.data.tags[T.REASON] == "interrupted while preparing"
+    assert job_containers(docker_engine, run.data.tags[T.JOB_NAME]) == []
+    deadline = time.time() + 30  # the engine stops the build's own container once its client has gone
+    while time.time() < deadline and any(token in " ".join(c.attrs["Config"]["Cmd"] or [])
+                                         for c in docker_engine.containers.list(all=True)):
+        time.sleep(0.5)
+    assert not any(token in " ".join(c.attrs["Config"]["Cmd"] or []) for c in docker_engine.containers.list(all=True))
+
+
 def test_trigger_on_kill_stops_the_container(docker_engine, tmp_path, monkeypatch):
     from airflow_mljobs.airflow.triggers import JobTrigger
     from airflow_mljobs.engine import Engine

@@ -197,6 +197,31 @@ def test_a_finalizer_killed_midway_is_taken_over_by_the_next(engine, project, un
     assert mark.read_text().count("\n") == 2  # two finalizers ran: the killed one and the one that took over
 
 
+def test_a_finalizer_that_must_not_wait_leaves_the_job_to_the_one_at_work(engine, project, unique):
+    """While one finalizer uploads a job's outputs, another that must not wait (Airflow's `on_kill`, which runs
+    in a signal handler over the code it interrupted) returns at once; one that may wait gets the same result."""
+    path = project("""
+        command: >-
+          python -c "import os; os.makedirs('outputs', exist_ok=True);
+          [open(f'outputs/part{i}.bin', 'wb').write(os.urandom(1 << 22)) for i in range(64)]"
+    """)
+    submission = engine.submit(engine.load(path), name=unique())
+    outcome = engine.follow(submission)
+    results = {}
+    worker = threading.Thread(target=lambda: results.update(first=engine.finalize(submission, outcome)))
+    worker.start()
+    mark = submission.job_dir / "finalizing"
+    deadline = time.time() + 30
+    while time.time() < deadline and not (mark.is_file() and mark.read_text()):
+        time.sleep(0.001)
+    started = time.time()
+    assert engine.finalize(submission, outcome, wait=False) is None
+    assert time.time() - started < 1
+    second = engine.finalize(submission, outcome)  # waits for the first, then reads its result
+    worker.join(60)
+    assert second == results["first"] and second.status == "Completed"
+
+
 def test_logs_folder_is_uploaded_while_the_job_runs(engine, project, unique, monkeypatch):
     monkeypatch.setattr("airflow_mljobs.engine.LOG_UPLOAD_SECONDS", 0.2)
     path = project("""

@@ -85,6 +85,7 @@ class CommandJobOperator(BindingsSurviveJinja, ResumableJobMixin, BaseOperator):
         self._submission = None
         self._result = None
         self._engine = None
+        self._killed = False
 
     @property
     def engine(self):
@@ -112,6 +113,9 @@ class CommandJobOperator(BindingsSurviveJinja, ResumableJobMixin, BaseOperator):
         self._submission = engine.submit(document, name=self._name_for(context), experiment_name=self.experiment_name,
                                          tags=airflow_tags(context), log=_LineLogger(self.log),
                                          compute_settings=self._compute_settings())
+        if self._killed:  # killed while the job was being submitted: it must not outlive the task
+            self.on_kill()
+            raise AirflowException(f"the task was killed while job {self._submission.name} started; it was canceled")
         self.log.info("job %s: MLflow run %s%s", self._submission.name, self._submission.run_id,
                       " (attached to the running job)" if self._submission.reattached else "")
         for note in self._submission.notes:
@@ -153,11 +157,14 @@ class CommandJobOperator(BindingsSurviveJinja, ResumableJobMixin, BaseOperator):
         return self._result.to_dict()
 
     def on_kill(self) -> None:
+        """Cancel the job (called from Airflow's signal handler, in the middle of whatever `execute` was doing)."""
+        self._killed = True
         submission = self._submission
-        if submission is None:
+        if submission is None:  # not submitted yet: `submit_job` cancels it as soon as it has started
             return
         outcome = submission.handle.cancel("killed by Airflow")
-        self.engine.finalize(submission, outcome, on_finish=self.on_finish)
+        # the interrupted `execute` may hold the finalizing lock itself: then it records the end, not this
+        self.engine.finalize(submission, outcome, on_finish=self.on_finish, wait=False)
 
     # -- deferrable ---------------------------------------------------------------------------------------------
     def _defer(self, context):

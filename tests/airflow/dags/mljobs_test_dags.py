@@ -124,3 +124,7 @@ with DAG(dag_id="mljobs_sweep_retry", schedule=None, catchup=False,
         "search_space": {"x": {"type": "uniform", "min_value": 0, "max_value": 1}},
         "objective": {"goal": "maximize", "primary_metric": "m"},
         "limits": {"max_total_trials": 2, "max_concurrent_trials": 1}, "experiment_name": "airflow-sweep-retry"})
+
+with DAG(dag_id="mljobs_timeout_while_building", schedule=None, catchup=False):
+    # the job, an image build that outlasts the task's timeout, is named by the run's conf
+    CommandJobOperator(task_id="build", job="{{ dag_run.conf['job'] }}", execution_timeout=timedelta(seconds=20))
