@@ -64,7 +64,12 @@ class DockerBackend:
         return self._client
 
     def notes(self, plan: ExecutionPlan) -> list[str]:
-        return []
+        if self.docker_url is None or _on_this_host(self.docker_url):
+            return []
+        return [f"the Docker engine at {self.docker_url} may run on another host: its containers see this "
+                f"workspace's folders only where they are at the same paths there (a shared file system), and "
+                f"reach the tracking store only at an address that host can reach (a tracking server's URL in "
+                f"MLFLOW_TRACKING_URI, not this workspace's server on 127.0.0.1)"]
 
     def prepare(self, plan: ExecutionPlan, job_dir: Path, base_dir: Path, home: Path, log: Callable[[str], None]):
         """Resolve the environment to an image (pulling or building it); the build log goes to `log`."""
@@ -123,6 +128,24 @@ class DockerBackend:
     def attach(self, data: dict) -> "DockerHandle":
         return DockerHandle(data["job_dir"], [Container(**c) for c in data["containers"]], data["started_at"],
                             data.get("docker_url"))
+
+
+def _on_this_host(docker_url: str) -> bool:
+    """Whether the engine's address is this host's own: a unix socket, or a loopback or local name."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(docker_url if "://" in docker_url else f"tcp://{docker_url}")
+    if parts.scheme in ("unix", "npipe", "") or not parts.hostname:
+        return True
+    if parts.hostname == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(parts.hostname).is_loopback
+    except ValueError:  # a name: another host unless it is this one's
+        import socket
+
+        return parts.hostname in (socket.gethostname(), socket.getfqdn())
 
 
 def container_name(job: str, rank: int, ranks: int) -> str:
