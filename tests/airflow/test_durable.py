@@ -92,6 +92,7 @@ def test_deferrable_job_waits_in_the_trigger(test_airflow, docker_engine):
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
     output = result.stdout + result.stderr
     assert "from a deferred job" in output  # the log, copied into the task log when the job ended
+    assert "deferred until job" in output and "mljobs job stream -n" in output  # and where to follow it meanwhile
     (run,) = _runs(test_airflow.engine(), "airflow-deferrable", "mljobs_deferrable")
     assert run.data.tags[T.STATUS] == "Completed" and run.data.metrics["m"] == 3
 

@@ -184,6 +184,9 @@ class CommandJobOperator(BindingsSurviveJinja, ResumableJobMixin, BaseOperator):
         if "handle" not in identity:  # collected a job an earlier try completed
             return self.get_job_result(identity, context)
         config = self.engine.config
+        self.log.info("deferred until job %s ends: its log comes into this task log then; follow it live with "
+                      "`mljobs job stream -n %s` (MLJOBS_HOME=%s), its metrics in MLflow run %s", identity["name"],
+                      identity["name"], config.home, identity["run_id"])
         self.defer(trigger=JobTrigger(identity, str(config.home), None if config.embedded else config.tracking_uri,
                                       self.poll_interval),
                    method_name="execute_complete")
