@@ -125,7 +125,9 @@ def test_a_task_timeout_during_the_image_build_cancels_the_job_and_the_build(tes
     assert not any(token in " ".join(c.attrs["Config"]["Cmd"] or []) for c in docker_engine.containers.list(all=True))
 
 
-def test_trigger_on_kill_stops_the_container(docker_engine, tmp_path, monkeypatch):
+def test_trigger_on_kill_stops_the_container_and_records_the_end(docker_engine, tmp_path, monkeypatch):
+    """A deferred task marked failed: no task resumes, so the trigger's `on_kill` stops the job, records it as
+    Canceled and removes its container."""
     from airflow_mljobs.airflow.triggers import JobTrigger
     from airflow_mljobs.engine import Engine
 
@@ -150,9 +152,10 @@ def test_trigger_on_kill_stops_the_container(docker_engine, tmp_path, monkeypatc
 
     event = asyncio.run(wait_then_kill())
     assert event.payload["status"] == "Canceled"
-    result = engine.finalize(engine.attach("killed-while-deferred"))
-    assert result.status == "Canceled" and result.reason == "killed by Airflow"
-    assert job_containers(docker_engine, "killed-while-deferred") == []
+    assert job_containers(docker_engine, "killed-while-deferred") == []  # removed by on_kill itself
+    shown = engine.show("killed-while-deferred")
+    assert shown["status"] == "Canceled" and shown["failure_reason"] == "killed by Airflow"
+    assert engine.finalize(engine.attach("killed-while-deferred")).status == "Canceled"  # recorded once, read back
     from airflow_mljobs.tracking.server import stop_server
 
     stop_server(tmp_path)

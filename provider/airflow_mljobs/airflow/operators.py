@@ -188,7 +188,7 @@ class CommandJobOperator(BindingsSurviveJinja, ResumableJobMixin, BaseOperator):
                       "`mljobs job stream -n %s` (MLJOBS_HOME=%s), its metrics in MLflow run %s", identity["name"],
                       identity["name"], config.home, identity["run_id"])
         self.defer(trigger=JobTrigger(identity, str(config.home), None if config.embedded else config.tracking_uri,
-                                      self.poll_interval),
+                                      self.poll_interval, self.on_finish),
                    method_name="execute_complete")
 
     def execute_complete(self, context, event: dict) -> dict:

@@ -2,7 +2,8 @@
 
 It holds only the job's serialized handle and where its record lives, polls the backend off the event loop,
 enforces `limits.timeout`, and yields one event when the job has ended. `on_kill` (a user marked the deferred
-task failed or cleared it) cancels the job; `cleanup` touches nothing, so a triggerer restart never stops it.
+task failed or cleared it) cancels the job and records its end, as no task resumes to do it; `cleanup` touches
+nothing, so a triggerer restart never stops it.
 """
 
 from __future__ import annotations
@@ -16,17 +17,18 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 class JobTrigger(BaseTrigger):
     def __init__(self, submission: dict, home: str | None = None, tracking_uri: str | None = None,
-                 poll_interval: float = 5.0) -> None:
+                 poll_interval: float = 5.0, on_finish: str = "delete") -> None:
         super().__init__()
         self.submission = submission
         self.home = home
         self.tracking_uri = tracking_uri
         self.poll_interval = poll_interval
+        self.on_finish = on_finish
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return ("airflow_mljobs.airflow.triggers.JobTrigger",
                 {"submission": self.submission, "home": self.home, "tracking_uri": self.tracking_uri,
-                 "poll_interval": self.poll_interval})
+                 "poll_interval": self.poll_interval, "on_finish": self.on_finish})
 
     def _handle(self):
         from ..backends import get_backend
@@ -52,5 +54,12 @@ class JobTrigger(BaseTrigger):
             yield TriggerEvent({"name": name, "status": "Error", "reason": f"{type(exc).__name__}: {exc}"})
 
     async def on_kill(self) -> None:
-        handle = await asyncio.to_thread(self._handle)
-        await asyncio.to_thread(handle.cancel, "killed by Airflow")
+        await asyncio.to_thread(self._cancel)
+
+    def _cancel(self) -> None:
+        """Stop the job, then record its end and remove what it left (its containers), as its task would have."""
+        from ..engine import Engine
+
+        outcome = self._handle().cancel("killed by Airflow")
+        engine = Engine(home=self.home, tracking_uri=self.tracking_uri, prefer_server=True)
+        engine.finalize(engine.attach(self.submission["name"]), outcome, on_finish=self.on_finish, wait=False)
