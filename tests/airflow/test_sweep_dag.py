@@ -174,3 +174,21 @@ def test_a_sweep_hands_its_store_to_the_trials_but_never_credentials():
     assert _store_for_trials(server, None) == {"home": None, "tracking_uri": "http://127.0.0.1:5000"}
     assert _store_for_trials(server, "/srv/shared") == {"home": "/srv/shared", "tracking_uri": "http://127.0.0.1:5000"}
     assert _store_for_trials(resolve_tracking("/srv/ws", "http://me:secret@127.0.0.1:5000"), None) is None
+
+
+def test_a_trial_whose_task_times_out_is_stopped_and_recorded_canceled(test_airflow):
+    """A trial task's execution_timeout strikes while its job runs: `on_kill` stops the job's processes and
+    records the trial as Canceled (no task goes on to do it)."""
+    from tests.engine.conftest import alive
+
+    started = time.time()
+    result = test_airflow.dags_test("mljobs_sweep_trial_timeout")
+    assert result.returncode != 0
+    assert time.time() - started < 120
+    engine = test_airflow.engine()
+    (trial,) = [run for run in engine.tracker.list_jobs("airflow-sweep-trial-timeout", include_children=True)
+                if "mlflow.parentRunId" in run.data.tags]
+    assert trial.data.tags[T.STATUS] == "Canceled", (result.stdout + result.stderr)[-3000:]
+    assert trial.data.tags[T.REASON] == "killed by Airflow"
+    pids = [int(p) for p in (engine.job_dir(trial.data.tags[T.JOB_NAME]) / "wd" / "pids").read_text().split()]
+    assert len(pids) == 2 and alive(pids) == []

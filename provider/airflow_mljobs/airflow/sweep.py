@@ -111,7 +111,7 @@ class SweepTrialOperator(_SweepTask):
                             attempt=len(attempts) + 1 if rerun else max(len(attempts), 1),
                             params=last.params if last is not None else None)
         context["trial_label"] = _label(trial.params)
-        self._trial = trial
+        self._trial, self._engine = trial, sweep.engine
         while not sweep.watch(trial, history, say, wait=POLL_SECONDS):
             pass
         summary = trial.summary()
@@ -120,9 +120,11 @@ class SweepTrialOperator(_SweepTask):
         return _report(summary)
 
     def on_kill(self) -> None:
+        """Stop the trial's job and record its end (a timeout or a kill ends `execute` without doing so)."""
         trial = getattr(self, "_trial", None)
         if trial is not None:
-            trial.submission.handle.cancel("killed by Airflow")
+            outcome = trial.submission.handle.cancel("killed by Airflow")
+            self._engine.finalize(trial.submission, outcome, wait=False)
 
 
 class SweepBestOperator(_SweepTask):

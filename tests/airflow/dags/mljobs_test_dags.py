@@ -128,3 +128,12 @@ with DAG(dag_id="mljobs_sweep_retry", schedule=None, catchup=False,
 with DAG(dag_id="mljobs_timeout_while_building", schedule=None, catchup=False):
     # the job, an image build that outlasts the task's timeout, is named by the run's conf
     CommandJobOperator(task_id="build", job="{{ dag_run.conf['job'] }}", execution_timeout=timedelta(seconds=20))
+
+with DAG(dag_id="mljobs_sweep_trial_timeout", schedule=None, catchup=False,
+         default_args={"execution_timeout": timedelta(seconds=15)}):
+    # the trial outlasts its task's execution_timeout
+    sweep_job("tune", max_concurrent_trials=1, job={
+        "type": "sweep", "trial": {"command": "echo $$ > pids; sleep 300 & echo $! >> pids; wait"},
+        "sampling_algorithm": "random", "search_space": {"x": {"type": "choice", "values": [1]}},
+        "objective": {"goal": "maximize", "primary_metric": "m"},
+        "limits": {"max_total_trials": 1}, "experiment_name": "airflow-sweep-trial-timeout"})
