@@ -322,7 +322,8 @@ class SweepRunner(Sweep):
         except BaseException:
             for trial in running.values():
                 trial.submission.handle.cancel("the sweep was canceled")
-                self.engine.finalize(trial.submission)
+                # not waiting: the interrupt may have struck this very process while it finalized that trial
+                self.engine.finalize(trial.submission, wait=False)
             parent.set_status("Canceled", reason="the sweep was canceled")
             raise
         summaries = sorted((t.summary() for t in finished), key=lambda t: t.index)
