@@ -119,6 +119,35 @@ def test_ctrl_c_in_job_stream_stops_following_and_the_job_goes_on(mljobs, unique
     assert shown["status"] == "Completed"
 
 
+def test_ctrl_c_while_the_end_is_recorded_is_completed_by_the_next_stream(mljobs, unique, tmp_path, workspace):
+    """Ctrl-C while `create --stream` uploads a finished job's outputs: the command says how to complete the
+    record (exit 130, no traceback), and `job stream -n` does, taking the unfinished finalizing over."""
+    import signal
+
+    job = tmp_path / "job.yml"
+    job.write_text("command: >-\n  python -c \"import os; os.makedirs('outputs', exist_ok=True);\n"
+                   "  [open(f'outputs/part{i}.bin', 'wb').write(os.urandom(1 << 22)) for i in range(128)]\"\n")
+    name = unique("interrupted-end")
+    cli = subprocess.Popen([sys.executable, "-m", "airflow_mljobs.cli", "job", "create", "-f", str(job), "--name",
+                            name, "--stream"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           env={**os.environ, "MLJOBS_HOME": str(workspace)})
+    mark = workspace / "jobs" / name / "finalizing"
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and not (mark.is_file() and mark.read_text()):
+            time.sleep(0.002)
+        cli.send_signal(signal.SIGINT)  # in the middle of its uploads (512 MB)
+        out, err = cli.communicate(timeout=120)
+    finally:
+        cli.kill()
+    assert cli.returncode == 130, out[-2000:] + err[-2000:]
+    assert f"`mljobs job stream -n {name}` completes it" in err and "Traceback" not in err
+    streamed = mljobs("job", "stream", "-n", name)
+    assert streamed.returncode == 0 and "Status: Completed" in streamed.stdout, streamed.stderr[-2000:]
+    shown = json.loads(mljobs("job", "show", "-n", name, "-o", "json").stdout)
+    assert shown["status"] == "Completed"
+
+
 def test_cancel_from_the_cli(mljobs, unique, tmp_path, workspace):
     job = tmp_path / "job.yml"
     job.write_text("command: echo $$ > pid; sleep 300\n")

@@ -266,7 +266,12 @@ def _stream(engine, submission, cancel_on_interrupt: bool = True) -> int:
         click.echo("\ninterrupted: canceling the job", err=True)
         outcome = submission.handle.cancel("canceled from the terminal (Ctrl-C)")
     out.flush()
-    result = engine.finalize(submission, outcome)
+    try:
+        result = engine.finalize(submission, outcome)
+    except KeyboardInterrupt:  # its end half-recorded: the next finalizer takes it over
+        click.echo(f"\ninterrupted while the end of job '{submission.name}' was recorded; "
+                   f"`mljobs job stream -n {submission.name}` completes it", err=True)
+        return INTERRUPTED
     click.echo("\nExecution Summary\n=================")
     click.echo(f"RunId: {result.name}")
     click.echo(f"Status: {result.status}")
