@@ -419,6 +419,12 @@ class Engine:
         outcome = submission.handle.cancel(reason)
         return self.finalize(submission, outcome)
 
+    def stop(self, submission: Submission, reason: str, on_finish: str = "delete") -> None:
+        """Cancel a job this process follows and record its end, without waiting for a finalizer at work: called
+        from signal handlers and interrupts, which may have struck this very process while it finalized."""
+        outcome = submission.handle.cancel(reason)
+        self.finalize(submission, outcome, on_finish=on_finish, wait=False)
+
     # -- queries --------------------------------------------------------------------------------------------------
     def show(self, name: str) -> dict:
         run = self.tracker.find_job(name)

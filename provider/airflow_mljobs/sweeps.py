@@ -321,9 +321,7 @@ class SweepRunner(Sweep):
                     time.sleep(POLL_SECONDS)
         except BaseException:
             for trial in running.values():
-                trial.submission.handle.cancel("the sweep was canceled")
-                # not waiting: the interrupt may have struck this very process while it finalized that trial
-                self.engine.finalize(trial.submission, wait=False)
+                self.engine.stop(trial.submission, "the sweep was canceled")
             parent.set_status("Canceled", reason="the sweep was canceled")
             raise
         summaries = sorted((t.summary() for t in finished), key=lambda t: t.index)

@@ -12,7 +12,7 @@ import pytest
 
 from airflow_mljobs.tracking import tags as T
 from tests.airflow.conftest import AIRFLOW
-from tests.docker.conftest import docker_engine, job_containers  # noqa: F401  (the Docker fixture)
+from tests.docker.conftest import build_containers_left, docker_engine, job_containers  # noqa: F401  (the Docker fixture)
 
 pytestmark = pytest.mark.slow
 
@@ -118,11 +118,7 @@ def test_a_task_timeout_during_the_image_build_cancels_the_job_and_the_build(tes
     assert run.data.tags[T.STATUS] == "Canceled", result.stdout[-3000:]
     assert run.data.tags[T.REASON] == "interrupted while preparing"
     assert job_containers(docker_engine, run.data.tags[T.JOB_NAME]) == []
-    deadline = time.time() + 30  # the engine stops the build's own container once its client has gone
-    while time.time() < deadline and any(token in " ".join(c.attrs["Config"]["Cmd"] or [])
-                                         for c in docker_engine.containers.list(all=True)):
-        time.sleep(0.5)
-    assert not any(token in " ".join(c.attrs["Config"]["Cmd"] or []) for c in docker_engine.containers.list(all=True))
+    assert build_containers_left(docker_engine, token) == []
 
 
 def test_trigger_on_kill_stops_the_container_and_records_the_end(docker_engine, tmp_path, monkeypatch):

@@ -58,5 +58,18 @@ def job_containers(client, name: str) -> list:
     return client.containers.list(all=True, filters={"label": f"mljobs.job={name}"})
 
 
+def build_containers_left(client, token: str, seconds: float = 30) -> list:
+    """The containers whose command holds `token` (an image build's step) once they are gone, or after
+    `seconds`: the engine stops a build's own container shortly after its client has gone."""
+    import time
+
+    deadline = time.time() + seconds
+    while True:
+        left = [c.name for c in client.containers.list(all=True) if token in " ".join(c.attrs["Config"]["Cmd"] or [])]
+        if not left or time.time() >= deadline:
+            return left
+        time.sleep(0.5)
+
+
 def uid() -> int:
     return os.getuid()

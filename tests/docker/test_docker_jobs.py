@@ -11,7 +11,7 @@ from airflow_mljobs.backends.docker_args import parse_docker_args
 from airflow_mljobs.engine import Engine
 from airflow_mljobs.spec import SubmitError
 from airflow_mljobs.tracking import tags as T
-from tests.docker.conftest import job_containers
+from tests.docker.conftest import build_containers_left, job_containers
 from tests.helpers import JOBS
 
 pytestmark = pytest.mark.slow
@@ -295,11 +295,7 @@ def test_ctrl_c_during_the_image_build_cancels_the_job_and_leaves_nothing_runnin
         shown = Engine(home=home).show(name)
         assert shown["status"] == "Canceled" and shown["failure_reason"] == "interrupted while preparing"
         assert job_containers(docker_engine, name) == []
-        deadline = time.time() + 30  # the engine stops the build's own container once its client has gone
-        while time.time() < deadline and any(token in " ".join(c.attrs["Config"]["Cmd"] or [])
-                                             for c in docker_engine.containers.list(all=True)):
-            time.sleep(0.5)
-        assert not any(token in " ".join(c.attrs["Config"]["Cmd"] or []) for c in docker_engine.containers.list(all=True))
+        assert build_containers_left(docker_engine, token) == []
     finally:
         cli.kill()
         stop_server(home)

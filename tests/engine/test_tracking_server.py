@@ -115,7 +115,7 @@ def test_a_server_that_went_away_is_started_again_for_the_next_job(tmp_path, mon
     that the same server process still lives. A server stopped (or killed) meanwhile is started anew."""
     import psutil
 
-    from airflow_mljobs.tracking.server import server_url, stop_server
+    from airflow_mljobs.tracking.server import server_status, server_url, stop_server
     from airflow_mljobs.tracking.store import resolve_tracking
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
@@ -123,20 +123,14 @@ def test_a_server_that_went_away_is_started_again_for_the_next_job(tmp_path, mon
     try:
         first = server_url(config)
         assert server_url(config) == first  # the same server, alive
-        pid = json_state(tmp_path / "ws")["pid"]
+        pid = server_status(tmp_path / "ws")["pid"]
         os.killpg(pid, 9)  # the server and its workers
         psutil.Process(pid).wait(10)
         second = server_url(config)
-        assert json_state(tmp_path / "ws")["pid"] != pid
+        assert server_status(tmp_path / "ws")["pid"] != pid
         import urllib.request
 
         with urllib.request.urlopen(f"{second}/health", timeout=5) as answer:  # the new one serves
             assert answer.status == 200
     finally:
         stop_server(tmp_path / "ws")
-
-
-def json_state(home) -> dict:
-    import json
-
-    return json.loads((home / "tracking-server.json").read_text())

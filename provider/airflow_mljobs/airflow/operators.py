@@ -162,9 +162,7 @@ class CommandJobOperator(BindingsSurviveJinja, ResumableJobMixin, BaseOperator):
         submission = self._submission
         if submission is None:  # not submitted yet: `submit_job` cancels it as soon as it has started
             return
-        outcome = submission.handle.cancel("killed by Airflow")
-        # the interrupted `execute` may hold the finalizing lock itself: then it records the end, not this
-        self.engine.finalize(submission, outcome, on_finish=self.on_finish, wait=False)
+        self.engine.stop(submission, "killed by Airflow", self.on_finish)
 
     # -- deferrable ---------------------------------------------------------------------------------------------
     def _defer(self, context):

@@ -123,8 +123,7 @@ class SweepTrialOperator(_SweepTask):
         """Stop the trial's job and record its end (a timeout or a kill ends `execute` without doing so)."""
         trial = getattr(self, "_trial", None)
         if trial is not None:
-            outcome = trial.submission.handle.cancel("killed by Airflow")
-            self._engine.finalize(trial.submission, outcome, wait=False)
+            self._engine.stop(trial.submission, "killed by Airflow")
 
 
 class SweepBestOperator(_SweepTask):

@@ -60,6 +60,5 @@ class JobTrigger(BaseTrigger):
         """Stop the job, then record its end and remove what it left (its containers), as its task would have."""
         from ..engine import Engine
 
-        outcome = self._handle().cancel("killed by Airflow")
         engine = Engine(home=self.home, tracking_uri=self.tracking_uri, prefer_server=True)
-        engine.finalize(engine.attach(self.submission["name"]), outcome, on_finish=self.on_finish, wait=False)
+        engine.stop(engine.attach(self.submission["name"]), "killed by Airflow", self.on_finish)

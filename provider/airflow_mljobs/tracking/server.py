@@ -40,11 +40,10 @@ def server_url(config: TrackingConfig) -> str:
     with lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         state = _read(state_file)
-        if state and (_answered(state) and _same_process(state) or _healthy(state)):
+        if state and (_key(state) in _ANSWERED and _same_process(state) or _healthy(state)):
             return state["url"]
-        state = _start(config)
+        state = _start(config)  # healthy once it returns, so answered
         state_file.write_text(json.dumps(state))
-        _ANSWERED.add(_key(state))
         return state["url"]
 
 
@@ -109,10 +108,6 @@ _ANSWERED: set[tuple] = set()
 
 def _key(state: dict) -> tuple:
     return state["pid"], state["create_time"], state["url"]
-
-
-def _answered(state: dict) -> bool:
-    return _key(state) in _ANSWERED
 
 
 def _healthy(state: dict) -> bool:
