@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from airflow_mljobs.tracking import tags as T
-from tests.engine.conftest import alive
+from tests.engine.conftest import alive, mlflow_server  # noqa: F401  (the server fixture)
 
 pytestmark = pytest.mark.slow
 
@@ -75,6 +77,9 @@ def test_the_provider_is_discovered_with_its_connection_type(test_airflow):
     hooks = subprocess.run([AIRFLOW, "providers", "hooks", "-o", "json"], env=test_airflow.env, capture_output=True,
                            text=True, timeout=300)
     assert "airflow_mljobs.airflow.hooks.MlflowHook" in hooks.stdout
+    links = subprocess.run([AIRFLOW, "providers", "links", "-o", "json"], env=test_airflow.env, capture_output=True,
+                           text=True, timeout=300)
+    assert "airflow_mljobs.airflow.links.MlflowRunLink" in links.stdout
 
 
 def test_importing_the_operators_pulls_in_no_heavy_client():
@@ -91,3 +96,63 @@ def test_bindings_in_a_job_mapping_survive_jinja(test_airflow):
     result = test_airflow.dags_test("mljobs_bindings_in_a_mapping")
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     assert "hello bindings from airflow" in result.stdout + result.stderr
+
+
+def _links(airflow_home, dag_id: str) -> dict:
+    """The MLflow links Airflow's UI shows for the DAG's latest run, as the worker stored them:
+    {(task_id, map_index): address}."""
+    import sqlite3
+
+    with sqlite3.connect(airflow_home.root / "airflow" / "airflow.db") as db:
+        rows = db.execute("select task_id, map_index, value from xcom where key = '_link_MlflowRunLink' and "
+                          "dag_run_id = (select max(id) from dag_run where dag_id = ?)", (dag_id,)).fetchall()
+    return {(task, index): json.loads(value) for task, index, value in rows}
+
+
+def _page(ui: str, run) -> str:
+    return f"{ui}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}"
+
+
+def test_every_task_links_to_its_mlflow_run_even_a_failed_one(test_airflow, mlflow_server):
+    import urllib.request
+
+    from airflow_mljobs.engine import Engine
+
+    result = test_airflow.dags_test("mljobs_links", env={"MLFLOW_TRACKING_URI": mlflow_server})
+    assert result.returncode != 0  # the `fail` task fails; the others succeed
+    tracker = Engine(home=test_airflow.mljobs_home, tracking_uri=mlflow_server).tracker
+    runs = {r.data.tags["mljobs.airflow.task_id"]: r for r in tracker.list_jobs(
+        experiment="airflow-links", where={"mljobs.airflow.dag_id": "mljobs_links"})}
+    links = _links(test_airflow, "mljobs_links")
+    assert links[("train", -1)] == _page(mlflow_server, runs["train"])
+    assert links[("fail", -1)] == _page(mlflow_server, runs["fail"])
+    parent = runs["tune.start"]
+    assert links[("tune.start", -1)] == _page(mlflow_server, parent) == links[("tune.best", -1)]
+    trials = tracker.list_jobs(parent_run_id=parent.info.run_id)
+    assert len(trials) == 2
+    assert sorted(links[("tune.trial", i)] for i in (0, 1)) == sorted(_page(mlflow_server, r) for r in trials)
+    with urllib.request.urlopen(links[("train", -1)].split("#")[0], timeout=10) as ui:
+        assert ui.status == 200  # the address is the server's UI
+
+
+def test_the_embedded_store_links_to_the_workspace_server_while_it_runs(test_airflow, tmp_path):
+    import subprocess
+
+    from airflow_mljobs.engine import Engine
+    from airflow_mljobs.tracking.server import server_status, stop_server
+
+    env = {"MLJOBS_HOME": str(tmp_path)}
+    result = test_airflow.dags_test("mljobs_bindings_in_a_mapping", env=env)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert _links(test_airflow, "mljobs_bindings_in_a_mapping") == {("greet", -1): ""}  # no UI serves the store
+    started = subprocess.run([str(Path(sys.executable).parent / "mljobs"), "tracking-server", "start"],
+                             env={**test_airflow.env, **env}, capture_output=True, text=True, timeout=300)
+    try:
+        assert started.returncode == 0, started.stderr
+        result = test_airflow.dags_test("mljobs_bindings_in_a_mapping", env=env)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        newest = Engine(home=tmp_path).tracker.list_jobs(experiment="airflow-tests", max_results=1)[0]
+        assert _links(test_airflow, "mljobs_bindings_in_a_mapping") == \
+            {("greet", -1): _page(server_status(tmp_path)["url"], newest)}
+    finally:
+        stop_server(tmp_path)

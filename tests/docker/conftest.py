@@ -30,8 +30,20 @@ def docker_engine():
     import docker
 
     client = docker.from_env()
+    before = {image.id for image in _built_images(client)}
     yield client
+    for image in _built_images(client):  # the images this session's jobs built: a test run leaves none behind
+        if image.id not in before:
+            try:
+                client.images.remove(image.id, force=True)
+            except docker.errors.APIError:  # removed already by another module's copy of this fixture
+                pass
     client.close()
+
+
+def _built_images(client) -> list:
+    return [image for image in client.images.list()
+            if any(tag.split(":")[0] in ("mljobs-build", "mljobs-env") for tag in image.tags)]
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -92,6 +92,7 @@ def test_a_command_that_records_through_a_server_never_imports_mlflow(mlflow_ser
                                               "MLJOBS_HOME": str(tmp_path / "ws")})
     assert result.returncode == 0, result.stderr[-3000:]
     assert "hello world" in result.stdout and "Completed" in result.stdout
+    assert f"Web View: {mlflow_server}/#/experiments/" in result.stdout  # the run's page in the server's UI
     imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
     assert "airflow_mljobs.tracking.rest" in imported
     assert not {m for m in imported if m == "mlflow" or m.startswith("mlflow.")}
@@ -102,6 +103,19 @@ def test_mlflow_settings_this_client_cannot_honour_hand_the_store_to_mlflows_cli
     assert not rest.speaks(f"sqlite:///{tmp_path}/mlflow.db") and not rest.speaks("databricks")
     monkeypatch.setenv("MLFLOW_TRACKING_AUTH", "my_auth_plugin")
     assert not rest.speaks("http://127.0.0.1:5000")
+
+
+def test_a_run_page_never_carries_credentials_and_a_store_without_a_ui_has_none(tmp_path):
+    from airflow_mljobs.tracking.store import TrackingConfig, resolve_tracking
+    from airflow_mljobs.tracking.web import run_page
+
+    def page(uri):
+        return run_page(TrackingConfig(tmp_path, uri, None), "3", "abc")
+
+    assert page("http://me:s3cret@127.0.0.1:5000/") == "http://127.0.0.1:5000/#/experiments/3/runs/abc"
+    assert page("https://mlflow.example.org/team/") == "https://mlflow.example.org/team/#/experiments/3/runs/abc"
+    assert page(f"sqlite:///{tmp_path}/mlflow.db") is None and page("databricks") is None
+    assert run_page(resolve_tracking(tmp_path / "ws"), "3", "abc") is None  # embedded, and no server runs
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ from airflow.sdk import BaseOperator, ResumableJobMixin, conf
 from airflow.sdk.exceptions import AirflowException
 
 from .hooks import MlflowHook
+from .links import MlflowRunLink
 
 ENDED = "Ended"  # ended while nobody watched: active until it is collected
 
@@ -61,6 +62,7 @@ class CommandJobOperator(BindingsSurviveJinja, ResumableJobMixin, BaseOperator):
     template_fields_renderers = {"job": "yaml", "overrides": "json", "inputs": "json"}
     ui_color = "#d5e8f7"
     external_id_key = "mljobs_job"
+    operator_extra_links = (MlflowRunLink(),)
 
     def __init__(self, *, job: str | dict, set: dict | None = None, inputs: dict | None = None,  # noqa: A002
                  compute: str | None = None, name: str | None = None, experiment_name: str | None = None,
@@ -86,6 +88,12 @@ class CommandJobOperator(BindingsSurviveJinja, ResumableJobMixin, BaseOperator):
         self._result = None
         self._engine = None
         self._killed = False
+
+    @property
+    def mlflow_run(self) -> tuple | None:
+        """(store, experiment id, run id) of this task's job once its run exists: the task's MLflow link."""
+        known = self._result or self._submission
+        return (self.engine.config, known.experiment_id, known.run_id) if known is not None else None
 
     @property
     def engine(self):

@@ -12,6 +12,7 @@ def get_provider_info() -> dict:
         "integrations": [{"integration-name": "ML jobs", "tags": ["software"]}],
         "operators": [{"integration-name": "ML jobs", "python-modules": ["airflow_mljobs.airflow.operators"]}],
         "hooks": [{"integration-name": "ML jobs", "python-modules": ["airflow_mljobs.airflow.hooks"]}],
+        "extra-links": ["airflow_mljobs.airflow.links.MlflowRunLink"],
         "connection-types": [{"connection-type": "mlflow", "hook-class-name": "airflow_mljobs.airflow.hooks.MlflowHook",
                               "hook-name": "MLflow (mljobs)"}],
     }

@@ -21,6 +21,7 @@ from airflow.sdk import BaseOperator, TaskGroup
 from airflow.sdk.exceptions import AirflowException, AirflowRescheduleException
 
 from .hooks import MlflowHook, task_engine
+from .links import MlflowRunLink
 from .operators import BindingsSurviveJinja, _LineLogger, airflow_tags, user_errors_fail
 
 POLL_SECONDS = 0.25  # how often a running trial's metric is read for the policy
@@ -32,6 +33,8 @@ class _SweepTask(BindingsSurviveJinja, BaseOperator):
 
     template_fields: Sequence[str] = ("job", "overrides", "inputs", "experiment_name")
     ui_color = "#e4d5f7"
+    operator_extra_links = (MlflowRunLink(),)
+    mlflow_run: tuple | None = None  # (store, experiment id, run id): the sweep's parent run, or a trial's run
 
     def __init__(self, *, job: str | dict, overrides: dict | None = None, inputs: dict | None = None,
                  experiment_name: str | None = None, sweep_group: str = "", mlflow_conn_id: str = MlflowHook.default_conn_name,
@@ -69,7 +72,9 @@ class SweepStartOperator(_SweepTask):
     def execute(self, context) -> list[dict]:
         uri, home = MlflowHook(self.mlflow_conn_id).settings()
         sweep = self._sweep(context, {"tracking_uri": uri, "home": home})
-        parent_run_id = sweep.open_parent(reuse=True).run_id
+        parent = sweep.open_parent(reuse=True)
+        parent_run_id = parent.run_id
+        self.mlflow_run = (sweep.engine.config, parent.experiment_id, parent_run_id)
         self.log.info("sweep %s: %d trials, %d at a time", sweep.name, sweep.total, sweep.concurrency)
         store = _store_for_trials(sweep.engine.config, home)
         return [{"index": index, "parent_run_id": parent_run_id, **({"store": store} if store else {})}
@@ -112,6 +117,7 @@ class SweepTrialOperator(_SweepTask):
                             params=last.params if last is not None else None)
         context["trial_label"] = _label(trial.params)
         self._trial, self._engine = trial, sweep.engine
+        self.mlflow_run = (sweep.engine.config, trial.submission.experiment_id, trial.submission.run_id)
         while not sweep.watch(trial, history, say, wait=POLL_SECONDS):
             pass
         summary = trial.summary()
@@ -132,6 +138,7 @@ class SweepBestOperator(_SweepTask):
     def execute(self, context) -> dict:
         sweep = self._sweep(context)
         parent = sweep.parent()
+        self.mlflow_run = (sweep.engine.config, parent.experiment_id, parent.run_id)
         result = sweep.conclude(parent, sweep.recorded_trials(parent.run_id), None, _LineLogger(self.log))
         if result.best is None:
             raise AirflowException(f"sweep {sweep.name} has no trial that completed with '{sweep.metric}'")

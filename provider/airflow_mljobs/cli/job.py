@@ -285,7 +285,8 @@ def _stream(engine, submission, cancel_on_interrupt: bool = True) -> int:
 
 
 def _web_view(engine, submission) -> str:
-    uri = engine.config.tracking_uri
-    if uri.startswith("http"):
-        return f"{uri.rstrip('/')}/#/experiments/{submission.experiment_id}/runs/{submission.run_id}"
-    return f"mlflow ui --backend-store-uri {uri}"
+    """The run's page in the MLflow UI; for the embedded store with no server, the command that shows it."""
+    from ..tracking.web import run_page
+
+    page = run_page(engine.config, submission.experiment_id, submission.run_id)
+    return page or f"mlflow ui --backend-store-uri {engine.config.tracking_uri}"

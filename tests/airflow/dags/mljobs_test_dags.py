@@ -137,3 +137,12 @@ with DAG(dag_id="mljobs_sweep_trial_timeout", schedule=None, catchup=False,
         "sampling_algorithm": "random", "search_space": {"x": {"type": "choice", "values": [1]}},
         "objective": {"goal": "maximize", "primary_metric": "m"},
         "limits": {"max_total_trials": 1}, "experiment_name": "airflow-sweep-trial-timeout"})
+
+with DAG(dag_id="mljobs_links", schedule=None, catchup=False):
+    # every task links to its MLflow run: a job, a failed job, a sweep's parent and its trials
+    CommandJobOperator(task_id="train", job={"command": "echo linked", "experiment_name": "airflow-links"})
+    CommandJobOperator(task_id="fail", job={"command": "exit 4", "experiment_name": "airflow-links"})
+    sweep_job("tune", max_concurrent_trials=1, job={
+        "type": "sweep", "trial": {"command": "python -c \"import mlflow; mlflow.log_metric('m', ${{search_space.x}})\""},
+        "sampling_algorithm": "grid", "search_space": {"x": {"type": "choice", "values": [1, 2]}},
+        "objective": {"goal": "maximize", "primary_metric": "m"}, "experiment_name": "airflow-links"})
