@@ -86,7 +86,8 @@ def test_importing_the_operators_pulls_in_no_heavy_client():
     import subprocess
     import sys
 
-    code = ("import sys; import airflow_mljobs.airflow.operators; "
+    code = ("import sys; import airflow_mljobs.airflow.operators, airflow_mljobs.airflow.sensors, "
+            "airflow_mljobs.airflow.sweep; "
             "heavy = [m for m in ('mlflow', 'docker', 'kubernetes', 'optuna') if m in sys.modules]; print(heavy)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.stdout.strip() == "[]", result.stdout + result.stderr

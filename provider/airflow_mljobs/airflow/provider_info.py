@@ -11,6 +11,8 @@ def get_provider_info() -> dict:
         "Kubernetes, with MLflow as the run history.",
         "integrations": [{"integration-name": "ML jobs", "tags": ["software"]}],
         "operators": [{"integration-name": "ML jobs", "python-modules": ["airflow_mljobs.airflow.operators"]}],
+        "sensors": [{"integration-name": "ML jobs", "python-modules": ["airflow_mljobs.airflow.sensors"]}],
+        "triggers": [{"integration-name": "ML jobs", "python-modules": ["airflow_mljobs.airflow.triggers"]}],
         "hooks": [{"integration-name": "ML jobs", "python-modules": ["airflow_mljobs.airflow.hooks"]}],
         "extra-links": ["airflow_mljobs.airflow.links.MlflowRunLink"],
         "connection-types": [{"connection-type": "mlflow", "hook-class-name": "airflow_mljobs.airflow.hooks.MlflowHook",

@@ -1,4 +1,6 @@
-"""JobTrigger: wait for a job in the triggerer, without holding a worker slot.
+"""Triggers: waiting in the triggerer, without holding a worker slot.
+
+JobTrigger waits for the job a CommandJobOperator started (JobStatusTrigger, at the end, for JobSensor).
 
 It holds only the job's serialized handle and where its record lives, polls the backend off the event loop,
 enforces `limits.timeout`, and yields one event when the job has ended. `on_kill` (a user marked the deferred
@@ -62,3 +64,37 @@ class JobTrigger(BaseTrigger):
 
         engine = Engine(home=self.home, tracking_uri=self.tracking_uri, prefer_server=True)
         engine.stop(engine.attach(self.submission["name"]), "killed by Airflow", self.on_finish)
+
+
+class JobStatusTrigger(BaseTrigger):
+    """Wait for a job's record to show that it ended (JobSensor's deferrable mode): the record, not the job's
+    processes, so it waits for any job in the store. `on_kill` leaves the job alone: it is not the task's."""
+
+    def __init__(self, name: str, home: str | None = None, tracking_uri: str | None = None,
+                 poll_interval: float = 60.0) -> None:
+        super().__init__()
+        self.name = name
+        self.home = home
+        self.tracking_uri = tracking_uri
+        self.poll_interval = poll_interval
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return ("airflow_mljobs.airflow.triggers.JobStatusTrigger",
+                {"name": self.name, "home": self.home, "tracking_uri": self.tracking_uri,
+                 "poll_interval": self.poll_interval})
+
+    def _job(self) -> dict | None:
+        from ..engine import Engine, describe
+        from ..tracking.tags import TERMINAL
+
+        run = Engine(home=self.home, tracking_uri=self.tracking_uri, prefer_server=True).tracker.find_job(self.name)
+        job = describe(run) if run is not None else None
+        return job if job is not None and job["status"] in TERMINAL else None
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        try:
+            while (job := await asyncio.to_thread(self._job)) is None:
+                await asyncio.sleep(self.poll_interval)
+            yield TriggerEvent({"name": self.name, "status": job["status"], "job": job})
+        except Exception as exc:  # an error is an event, so that the task can say what went wrong
+            yield TriggerEvent({"name": self.name, "status": "Error", "reason": f"{type(exc).__name__}: {exc}"})

@@ -146,3 +146,11 @@ with DAG(dag_id="mljobs_links", schedule=None, catchup=False):
         "type": "sweep", "trial": {"command": "python -c \"import mlflow; mlflow.log_metric('m', ${{search_space.x}})\""},
         "sampling_algorithm": "grid", "search_space": {"x": {"type": "choice", "values": [1, 2]}},
         "objective": {"goal": "maximize", "primary_metric": "m"}, "experiment_name": "airflow-links"})
+
+from airflow_mljobs.airflow.sensors import JobSensor  # noqa: E402
+
+with DAG(dag_id="mljobs_sensor", schedule=None, catchup=False):
+    # waits for a job that something else started, named by the run's conf
+    JobSensor(task_id="wait", job_name="{{ dag_run.conf['job'] }}", poke_interval=0.5, timeout=120)
+    JobSensor(task_id="wait_deferred", job_name="{{ dag_run.conf['job'] }}", poke_interval=0.5, timeout=120,
+              deferrable=True)
