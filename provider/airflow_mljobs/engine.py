@@ -333,13 +333,18 @@ class Engine:
                 on_token(token)
             if outcome is not None:
                 return outcome
-            if submission.timeout and time.time() - submission.started_at > submission.timeout:
-                handle.cancel(f"timed out after limits.timeout of {submission.timeout} s")
+            if self.expire(submission) is not None:
                 continue
             if time.time() >= next_upload:
                 self._upload_live_logs(submission)
                 next_upload = time.time() + LOG_UPLOAD_SECONDS
             wait = 0.0 if moved else min(max(wait * 2, 0.01), poll_interval)
+
+    def expire(self, submission: Submission) -> Outcome | None:
+        """Cancel a job that has run past its `limits.timeout`; its outcome then, else None."""
+        if submission.timeout and time.time() - submission.started_at > submission.timeout:
+            return submission.handle.cancel(f"timed out after limits.timeout of {submission.timeout} s")
+        return None
 
     def wait(self, submission: Submission) -> JobResult:
         return self.finalize(submission, self.follow(submission))

@@ -201,6 +201,8 @@ class Sweep:
         `wait` blocks up to that long for the trial to end first (a task instance watching its one trial)."""
         handle = trial.submission.handle
         outcome = handle.poll(wait)
+        if outcome is None:  # limits.trial_timeout
+            outcome = self.engine.expire(trial.submission)
         for chunk in handle.logs(trial.token, final=outcome is not None):
             say("".join(f"[trial {trial.index}] {line}\n" for line in chunk.text.splitlines()))
             trial.token = chunk.token
@@ -277,8 +279,8 @@ class Sweep:
         parent.set_tags(tags, best_params)
         _log_plots(parent, rows, self.metric, self.goal)
         completed = [t for t in trials if t.status == "Completed"]
-        status = "Completed" if completed else "Failed"
-        why = reason if completed else (reason or "no trial completed")
+        status = "Canceled" if reason else "Completed" if completed else "Failed"  # Azure cancels a timed-out sweep
+        why = reason or (None if completed else "no trial completed")
         parent.set_status(status, reason=why)
         if best_info:
             say(f"best: trial {best.index} ({best.name}) {self.metric}={best.values[-1]:.6g} "

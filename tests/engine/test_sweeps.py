@@ -219,3 +219,32 @@ def test_the_parent_run_is_opened_once_and_reused_only_when_asked(engine, projec
     assert sweep.open_parent(reuse=True).run_id == first.run_id  # a retried start task finds the same parent
     with pytest.raises(SubmitError, match="exists already"):
         sweep.open_parent()
+
+
+def test_a_trial_past_its_trial_timeout_is_canceled_and_the_sweep_goes_on(engine, project, unique):
+    path = sweep_file(project, total=2, concurrency=2, command="sleep 60 # ${{search_space.quality}}")
+    document = engine.load(path, ["limits.trial_timeout=2"])
+    lines = []
+    result = SweepRunner(engine, document, name=unique("trial-timeout")).run(write=lines.append)
+    trials = children(engine, result)
+    assert [t.data.tags[T.STATUS] for t in trials] == ["Canceled", "Canceled"]
+    assert all(t.data.tags[T.REASON] == "timed out after limits.timeout of 2 s" for t in trials)
+    assert all((t.info.end_time - t.info.start_time) / 1000 < 30 for t in trials)
+    assert result.status == "Failed" and result.reason == "no trial completed"
+
+
+def test_a_sweep_past_its_timeout_is_canceled_with_its_reason_and_exit_2(project, unique, workspace):
+    path = sweep_file(project, total=3, concurrency=1, command="sleep 60 # ${{search_space.quality}}")
+    env = {**os.environ, "MLJOBS_HOME": str(workspace)}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    name = unique("sweep-timeout")
+    result = subprocess.run([sys.executable, "-m", "airflow_mljobs.cli", "job", "create", "-f", str(path), "--name", name,
+                             "--set", "limits.timeout=2", "--stream"], capture_output=True, text=True, env=env,
+                            timeout=120)
+    assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "Status: Canceled" in result.stdout and "Reason: the sweep reached limits.timeout of 2 s" in result.stdout
+    from airflow_mljobs.engine import Engine
+
+    engine = Engine(home=workspace)
+    (trial,) = engine.tracker.list_jobs(parent_run_id=engine.tracker.find_job(name).info.run_id, max_results=10)
+    assert trial.data.tags[T.STATUS] == "Canceled"

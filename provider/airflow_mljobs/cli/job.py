@@ -207,6 +207,8 @@ def _create_sweep(engine, document, path, overrides, name, experiment_name, stre
         sys.exit(EXIT_CODES["Canceled"])
     click.echo("\nExecution Summary\n=================")
     click.echo(f"RunId: {result.name}\nStatus: {result.status}")
+    if result.reason:
+        click.echo(f"Reason: {result.reason}")
     if result.best:
         click.echo(f"Best trial: {result.best['name']} ({json.dumps(result.best['params'], default=str)}) "
                    f"value {result.best['value']}")
