@@ -122,6 +122,12 @@ class Engine:
         document = read(None)
         return read(_input_overrides(document, inputs)) if inputs else document
 
+    def check(self, document: Document) -> None:
+        """Raise SpecError, located, for what keeps the job from starting here (see `preflight`)."""
+        from .preflight import check
+
+        check(document, self.home)
+
     def plan(self, document: Document, *, name: str | None = None, tracking_env: dict | None = None) -> ExecutionPlan:
         """The job's plan on its compute (`--dry-run` prints it); the run's identity is filled in at submit."""
         job = document.model
@@ -149,6 +155,7 @@ class Engine:
         """
         job = document.model
         name = name or job.name or generate_name()
+        self.check(document)  # before the store is opened: a job that cannot start fails fast and leaves no record
         if self.prefer_server and self.config.embedded and self._runs_in_containers(job):
             from .tracking.server import server_url
 
@@ -253,7 +260,10 @@ class Engine:
         """Whether the job's processes cannot open the embedded store and need the workspace's tracking server."""
         if not isinstance(job, CommandJob):
             return False
-        return get_backend(computes.backend_name(computes.resolve(job.compute, self.home))).isolated
+        try:
+            return get_backend(computes.backend_name(computes.resolve(job.compute, self.home))).isolated
+        except SubmitError:  # an unknown compute: the preflight check says where
+            return False
 
     def find(self, name: str):
         """The run of the job called `name`, or None: is the name taken? Every job of the embedded store has its

@@ -115,7 +115,8 @@ def build_plan(
     hosts = hosts or ["127.0.0.1"] * nodes
     processes = _processes(command, trial.distribution, nodes, hosts, master_port, env, trial.environment_variables,
                            root)
-    code = str((job.base_dir / trial.code).resolve()) if trial.code and _is_local(trial.code) else None
+    code = local_code(trial.code, job.base_dir)
+    code = str(code) if code else None
     if trial.code and not code:
         raise SubmitError(f"code '{trial.code}' is not a local folder; mljobs snapshots local code only")
     return ExecutionPlan(
@@ -165,11 +166,26 @@ def _input_plan(item: Input, base_dir: Path, root: str) -> InputPlan:
     if path.startswith(MLFLOW_SCHEMES):
         return InputPlan(item.name, "mlflow", posixpath.join(root, folder), source=path, mode=mode, target=folder,
                          is_file=False)
-    local = path[len("file://"):] if path.startswith("file://") else path
-    source = (base_dir / local).resolve()
+    source = local_source(path, base_dir)
     target = f"{folder}/{source.name}" if is_file else folder
     return InputPlan(item.name, "local", posixpath.join(root, target), source=str(source), mode=mode,
                      target=target, is_file=is_file)
+
+
+def local_source(path: str, base_dir: Path) -> Path:
+    """The host path of a local input (`data/x.csv`, `file:///srv/x.csv`), relative to the YAML's folder."""
+    local = path[len("file://"):] if path.startswith("file://") else path
+    return (base_dir / local).resolve()
+
+
+def is_local_path(path: str) -> bool:
+    """Whether an input's path is on this machine (not a URL, an MLflow URI or Azure storage)."""
+    return not path.startswith(("http://", "https://", *MLFLOW_SCHEMES, *AZURE_ONLY))
+
+
+def local_code(code: str | None, base_dir: Path) -> Path | None:
+    """The host folder of a job's local `code`; None when it has none."""
+    return (base_dir / code).resolve() if code and _is_local(code) else None
 
 
 def _output_plan(name: str, kind: str, root: str) -> OutputPlan:

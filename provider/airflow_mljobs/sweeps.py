@@ -129,6 +129,7 @@ class Sweep:
             return tracker.record(existing)
         if existing is not None:
             raise SubmitError(f"a job named '{self.name}' exists already; job names are unique, give another --name")
+        self.engine.check(self.document)  # a sweep whose trials cannot start is never recorded
         parent = tracker.create_job_run(self.experiment, self.name,
                                         {T.JOB_TYPE: "sweep", T.COMPUTE: self.job.compute or "local", **self.tags})
         parent.log_text(dump_yaml(self.document.data), "job.yml")

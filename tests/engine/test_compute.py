@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from airflow_mljobs import compute
-from airflow_mljobs.spec import SubmitError
+from airflow_mljobs.spec import SpecError, SubmitError
 from tests.helpers import JOBS
 
 
@@ -47,5 +47,6 @@ def test_a_kubernetes_compute_is_refused_clearly(tmp_path, monkeypatch):
     compute.register(tmp_path / "k8s.yml", tmp_path / "ws")
     (tmp_path / "job.yml").write_text("command: echo\ncompute: azureml:k8s\n")
     engine = Engine(home=tmp_path / "ws")
-    with pytest.raises(SubmitError, match="kubernetes backend is not available"):
+    with pytest.raises(SpecError, match="job.yml:2:10: error: compute: the kubernetes backend is not available"):
         engine.submit(engine.load(tmp_path / "job.yml"))
+    assert not (tmp_path / "ws" / "jobs").exists()  # nothing was made or recorded

@@ -53,7 +53,8 @@ def test_seed_set_compute_target_local_on_a_cluster_job(mljobs, unique):
     """The seed's idiom, on a file that names an Azure cluster: `--set compute.target=local`."""
     job = JOBS / "era-2021-11" / "job.yml"
     refused = mljobs("job", "create", "-f", str(job), "--stream")
-    assert refused.returncode == 1 and "compute 'cpu-cluster' is not registered" in refused.stderr
+    assert refused.returncode == 2 and "compute 'cpu-cluster' is not registered" in refused.stderr
+    assert "job.yml:" in refused.stderr and "error: compute:" in refused.stderr  # where the YAML names it
     name = unique("era")
     result = mljobs("job", "create", "-f", str(job), "--set", "compute.target=local", "--name", name, "--stream")
     assert result.returncode == 0, result.stdout + result.stderr

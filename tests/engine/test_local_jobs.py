@@ -9,7 +9,7 @@ import psutil
 import pytest
 
 from airflow_mljobs.engine import Engine
-from airflow_mljobs.spec import SubmitError
+from airflow_mljobs.spec import SpecError, SubmitError
 from airflow_mljobs.tracking import tags as T
 from tests.engine.conftest import alive
 
@@ -286,14 +286,17 @@ def test_mlflow_uri_input_from_an_earlier_job(engine, project, unique):
 
 
 @pytest.mark.parametrize("yaml_text, files, message", [
-    ("command: cat ${{inputs.d}}\ninputs: {d: {type: uri_file, path: missing.csv}}\n", {}, "does not exist"),
-    ("command: ls\ncode: nowhere\n", {}, "code folder"),
-    ("command: cat ${{inputs.d}}\ninputs: {d: {type: uri_file, path: folder}}\n", {"folder/x": "1"}, "is a folder"),
+    ("command: cat ${{inputs.d}}\ninputs: {d: {type: uri_file, path: missing.csv}}\n", {},
+     r"job.yml:2:36: error: inputs.d.path: \S+/missing.csv does not exist"),
+    ("command: ls\ncode: nowhere\n", {}, r"job.yml:2:7: error: code: \S+/nowhere does not exist"),
+    ("command: cat ${{inputs.d}}\ninputs: {d: {type: uri_file, path: folder}}\n", {"folder/x": "1"},
+     r"job.yml:2:36: error: inputs.d.path: \S+/folder is a folder, and the input is a uri_file"),
 ])
 def test_bad_inputs_leave_no_half_made_job(engine, project, unique, yaml_text, files, message):
+    """Found before anything is made or recorded, and said where the YAML says it."""
     path = project(yaml_text, files)
     name = unique()
-    with pytest.raises(SubmitError, match=message):
+    with pytest.raises(SpecError, match=message):
         engine.submit(engine.load(path), name=name)
     assert not engine.job_dir(name).exists()
     assert engine.tracker.find_job(name) is None

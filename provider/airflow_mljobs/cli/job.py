@@ -33,7 +33,7 @@ def validate(path: str, overrides: tuple[str, ...], fmt: str) -> None:
 
     Exit 0 when valid, 2 with every problem (file:line:column, YAML path, message, hint) when not.
     """
-    validate_file(path, overrides, fmt, {"command", "sweep"})
+    validate_file(path, overrides, fmt, {"command", "sweep"}, check=lambda document: _engine().check(document))
 
 
 @job.command()
@@ -57,6 +57,7 @@ def create(path, overrides, name, experiment_name, stream, dry_run, fmt) -> None
             _create_sweep(Engine(), document, path, overrides, name, experiment_name, stream, dry_run)
             return
         if dry_run:
+            engine.check(document)
             plan = engine.plan(document, name=name)
             emit(plan.to_dict(), "json" if fmt == "json" else "yaml")
             return
@@ -179,6 +180,7 @@ def _create_sweep(engine, document, path, overrides, name, experiment_name, stre
     runner = SweepRunner(engine, document, name=name or document.model.name or generate_name(),
                          experiment_name=experiment_name)
     if dry_run:
+        engine.check(document)
         history = ()
         trials = [runner.sampler.suggest(document.model.search_space, history, i) for i in range(min(runner.total, 10))]
         emit({"name": runner.name, "total_trials": runner.total, "concurrency": runner.concurrency,

@@ -24,6 +24,8 @@ class Mark:
     column: int = 1
 
     def __str__(self) -> str:
+        if self.source.startswith("--set "):  # a command-line argument has no lines
+            return self.source
         return f"{self.source}:{self.line}:{self.column}"
 
 
