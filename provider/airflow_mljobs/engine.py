@@ -24,9 +24,9 @@ from typing import Callable
 
 from . import compute as computes
 from .backends import Handle, Outcome, get_backend
-from .naming import generate_name
+from .naming import check_name, generate_name
 from .plan import ExecutionPlan, Mount, build_plan
-from .spec import Document, SubmitError, load, load_job_dict
+from .spec import Document, NotRunnable, SubmitError, load, load_job_dict
 from .spec.dump import dump_yaml
 from .spec.model import CommandJob
 from .staging import git_info, prepare_job_folder
@@ -102,7 +102,7 @@ class Engine:
         return self.config.home
 
     def job_dir(self, name: str) -> Path:
-        return self.home / "jobs" / name
+        return self.home / "jobs" / check_name(name)
 
     # -- loading and planning ------------------------------------------------------------------------------
     def load(self, job: str | Path | dict, overrides=None, *, inputs: dict | None = None,
@@ -132,10 +132,11 @@ class Engine:
         """The job's plan on its compute (`--dry-run` prints it); the run's identity is filled in at submit."""
         job = document.model
         if not isinstance(job, CommandJob):
-            raise SubmitError("sweep jobs are run by the sweep engine, not as a single command")
+            raise NotRunnable("this is a sweep job; sweeps are run by the sweep engine (mljobs job create, or "
+                              "sweep_job in a DAG), not as a single command")
         target = computes.resolve(job.compute, self.home)
         backend = get_backend(computes.backend_name(target))
-        name = name or job.name or generate_name()
+        name = check_name(name or job.name or generate_name())
         env = tracking_env or {"MLFLOW_TRACKING_URI": self.config.tracking_uri, "MLFLOW_RUN_ID": "<created at submit>",
                                "MLFLOW_EXPERIMENT_ID": "<created at submit>"}
         root = CONTAINER_ROOT if backend.isolated else str(self.job_dir(name))
@@ -154,7 +155,7 @@ class Engine:
         go over the compute's own (an Airflow docker connection's engine URL, for example).
         """
         job = document.model
-        name = name or job.name or generate_name()
+        name = check_name(name or job.name or generate_name())
         self.check(document)  # before the store is opened: a job that cannot start fails fast and leaves no record
         if self.prefer_server and self.config.embedded and self._runs_in_containers(job):
             from .tracking.server import server_url
@@ -164,7 +165,7 @@ class Engine:
         if existing is not None:
             status = existing.data.tags.get(T.STATUS, "NotStarted")
             if status in T.TERMINAL:
-                raise SubmitError(f"a job named '{name}' already ran ({status}); job names are unique, "
+                raise NotRunnable(f"a job named '{name}' already ran ({status}); job names are unique, "
                                   f"give another --name")
             return self.attach(name)
         if experiment_name:

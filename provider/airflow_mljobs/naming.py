@@ -10,6 +10,18 @@ _ADJECTIVES = ("amber", "brave", "calm", "eager", "frosty", "gentle", "happy", "
 _NOUNS = ("anchor", "basket", "candle", "comet", "garden", "harbor", "island", "lantern", "meadow", "orchard",
           "pebble", "river", "saddle", "tulip", "violin", "willow")
 _ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+VALID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$")  # the schemas' jobName: a name is also a folder's
+
+
+def check_name(name: str) -> str:
+    """`name`, when it is a job name; a name given on the command line or to an operator is checked as the
+    YAML's `name:` is, so that it never leaves the workspace's job folders."""
+    from .spec import NotRunnable
+
+    if not VALID.match(name):
+        raise NotRunnable(f"'{name}' is not a job name: a job name holds letters, digits, - and _ (at most 255), "
+                          f"starting with a letter or digit")
+    return name
 
 
 def generate_name() -> str:

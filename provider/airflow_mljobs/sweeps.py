@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .engine import Engine, JobResult, Submission
-from .naming import generate_name
-from .spec import Document, SubmitError, load_job_dict
+from .naming import check_name, generate_name
+from .spec import Document, NotRunnable, SubmitError, load_job_dict
 from .spec.bindings import render_only
 from .spec.dump import dump_yaml
 from .sweep import TrialRecord, policy_for, sampler_for
@@ -100,7 +100,7 @@ class Sweep:
         self.engine = engine
         self.document = document
         self.job = document.model
-        self.name = name or self.job.name or generate_name()
+        self.name = check_name(name or self.job.name or generate_name())
         self.experiment = experiment_name or self.job.experiment_name
         self.tags = tags or {}
         self.metric = self.job.objective.primary_metric
@@ -128,7 +128,7 @@ class Sweep:
         if existing is not None and reuse:
             return tracker.record(existing)
         if existing is not None:
-            raise SubmitError(f"a job named '{self.name}' exists already; job names are unique, give another --name")
+            raise NotRunnable(f"a job named '{self.name}' exists already; job names are unique, give another --name")
         self.engine.check(self.document)  # a sweep whose trials cannot start is never recorded
         parent = tracker.create_job_run(self.experiment, self.name,
                                         {T.JOB_TYPE: "sweep", T.COMPUTE: self.job.compute or "local", **self.tags})

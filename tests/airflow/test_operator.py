@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from airflow_mljobs.tracking import tags as T
-from tests.engine.conftest import alive, mlflow_server  # noqa: F401  (the server fixture)
+from tests.engine.conftest import alive, mlflow_server, unique  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.slow
 
@@ -157,3 +157,28 @@ def test_the_embedded_store_links_to_the_workspace_server_while_it_runs(test_air
             {("greet", -1): _page(server_status(tmp_path)["url"], newest)}
     finally:
         stop_server(tmp_path)
+
+
+def test_a_deferred_job_past_the_tasks_execution_timeout_is_canceled(test_airflow):
+    result = test_airflow.dags_test("mljobs_deferrable_timeout")
+    assert result.returncode != 0
+    engine = test_airflow.engine()
+    (run,) = [r for r in _runs(engine, "airflow-tests")
+              if r.data.tags.get("mljobs.airflow.dag_id") == "mljobs_deferrable_timeout"]
+    assert run.data.tags[T.STATUS] == "Canceled"
+    assert run.data.tags[T.REASON] == "killed by Airflow: the task's execution_timeout passed"
+    pids = [int(p) for p in (engine.job_dir(run.data.tags[T.JOB_NAME]) / "wd" / "pids").read_text().split()]
+    assert len(pids) == 2 and alive(pids) == []
+
+
+def test_a_name_held_by_another_runs_job_fails_the_task_without_collecting_it(test_airflow, unique):
+    name = unique("fixed")
+    first = test_airflow.dags_test("mljobs_fixed_name", "-c", json.dumps({"name": name}))
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    second = test_airflow.dags_test("mljobs_fixed_name", "-c", json.dumps({"name": name}))
+    assert second.returncode != 0
+    output = second.stdout + second.stderr
+    assert f"the job name '{name}' is taken by a job of mljobs_fixed_name/" in output
+    assert "collecting its result" not in output and output.count("taken by a job of") >= 1
+    runs = [r for r in _runs(test_airflow.engine(), "airflow-tests") if r.data.tags.get(T.JOB_NAME, "").startswith(name)]
+    assert len(runs) == 1  # the second DAG run started nothing, not even as a retry

@@ -17,16 +17,19 @@ Deferrable: the task waits in the triggerer; the log is copied into the task log
 
 from __future__ import annotations
 
+import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Sequence
 
 from airflow.sdk import BaseOperator, ResumableJobMixin, conf
-from airflow.sdk.exceptions import AirflowException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from .hooks import MlflowHook
 from .links import MlflowRunLink
 
 ENDED = "Ended"  # ended while nobody watched: active until it is collected
+DEFERRAL_GRACE = timedelta(minutes=2)  # Airflow's own deferral timeout, after the trigger's cancel of the job
 
 
 class BindingsSurviveJinja:
@@ -118,9 +121,9 @@ class CommandJobOperator(BindingsSurviveJinja, ResumableJobMixin, BaseOperator):
         if earlier is not None:
             self.log.info("job %s completed in an earlier try; collecting its result", earlier)
             return {"name": earlier}
-        self._submission = engine.submit(document, name=self._name_for(context), experiment_name=self.experiment_name,
-                                         tags=airflow_tags(context), log=_LineLogger(self.log),
-                                         compute_settings=self._compute_settings())
+        self._submission = user_errors_fail(lambda: engine.submit(
+            document, name=self._name_for(context), experiment_name=self.experiment_name, tags=airflow_tags(context),
+            log=_LineLogger(self.log), compute_settings=self._compute_settings()))
         if self._killed:  # killed while the job was being submitted: it must not outlive the task
             self.on_kill()
             raise AirflowException(f"the task was killed while job {self._submission.name} started; it was canceled")
@@ -193,9 +196,22 @@ class CommandJobOperator(BindingsSurviveJinja, ResumableJobMixin, BaseOperator):
         self.log.info("deferred until job %s ends: its log comes into this task log then; follow it live with "
                       "`mljobs job stream -n %s` (MLJOBS_HOME=%s), its metrics in MLflow run %s", identity["name"],
                       identity["name"], config.home, identity["run_id"])
+        limit = self.execution_timeout
         self.defer(trigger=JobTrigger(identity, str(config.home), None if config.embedded else config.tracking_uri,
-                                      self.poll_interval, self.on_finish),
-                   method_name="execute_complete")
+                                      self.poll_interval, self.on_finish,
+                                      deadline=time.time() + limit.total_seconds() if limit else None),
+                   method_name="execute_complete",
+                   timeout=limit + DEFERRAL_GRACE if limit else None)  # the trigger cancels the job first
+
+    def resume_execution(self, next_method: str, next_kwargs: dict | None, context):
+        """Airflow ends a deferral that outlived its timeout with `__fail__`: the job must not outlive the task."""
+        if next_method == "__fail__":
+            state = context.get("task_state_store")
+            stored = state.get(self.external_id_key) if state is not None else None
+            if stored:
+                self.engine.stop(self.engine.attach(stored["name"]), "killed by Airflow: the deferral timed out",
+                                 self.on_finish)
+        return super().resume_execution(next_method, next_kwargs, context)
 
     def execute_complete(self, context, event: dict) -> dict:
         engine = self.engine
@@ -259,22 +275,54 @@ class CommandJobOperator(BindingsSurviveJinja, ResumableJobMixin, BaseOperator):
         return [base] + [f"{base}-try{n}" for n in range(2, context["ti"].try_number)]
 
     def _name_for(self, context) -> str:
-        """The name of a job of an earlier try that still runs (to attach), or a new one for this try."""
-        for name in self._names_of_earlier_tries(context):
-            run = self.engine.find(name)
-            if run is not None and _status_of(run) not in _tags().TERMINAL:
-                return name
+        """The name of a job of an earlier try that still runs (to attach: a worker died before the job's
+        identity was stored), or a new one for this try. A name that another task instance's job holds is an
+        error, never a job to attach to or collect."""
         try_number = context["ti"].try_number
         base = self._base_name(context)
-        return base if try_number <= 1 else f"{base}-try{try_number}"
+        for name in self._names_of_earlier_tries(context):
+            run = self.engine.find(name)
+            if run is None:
+                continue
+            self._own(run, name, context)
+            if self.durable and _status_of(run) not in _tags().TERMINAL:
+                return name
+        name = base if try_number <= 1 else f"{base}-try{try_number}"
+        run = self.engine.find(name)
+        if run is not None:
+            self._own(run, name, context)
+        return name
 
     def _completed_earlier(self, context) -> str | None:
-        """The name of an earlier try's job that completed, so that a retry never runs it twice."""
+        """The name of an earlier try's job that completed, so that a retry never runs it twice.
+
+        Only where the task state store cannot say it (it keeps a job's identity across retries, and the
+        mixin collects a completed job from there): with the store, an earlier completed job and no stored
+        identity means the task was cleared, and a cleared task runs its job again."""
+        if not self.durable or context.get("task_state_store") is not None:
+            return None
         for name in self._names_of_earlier_tries(context)[: max(0, context["ti"].try_number - 1)]:
             run = self.engine.tracker.find_job(name)
-            if run is not None and _status_of(run) == "Completed":
+            if run is not None and _status_of(run) == "Completed" and _belongs_to(run, context):
                 return name
         return None
+
+    def _own(self, run, name: str, context) -> None:
+        if not _belongs_to(run, context):
+            tags = run.data.tags
+            owner = "/".join(tags.get(f"mljobs.airflow.{k}", "?") for k in ("dag_id", "run_id", "task_id")) \
+                if "mljobs.airflow.dag_id" in tags else "the command line or another tool"
+            raise AirflowFailException(f"the job name '{name}' is taken by a job of {owner}; job names are unique: "
+                                       f"give this task another name=, or none (one is derived from the task)")
+
+
+def _belongs_to(run, context) -> bool:
+    """Whether the job `run` was started by this task instance (any of its tries)."""
+    tags = run.data.tags
+    ti = context["ti"]
+    return (tags.get("mljobs.airflow.dag_id") == ti.dag_id and tags.get("mljobs.airflow.run_id") == context["run_id"]
+            and tags.get("mljobs.airflow.task_id") == ti.task_id
+            and tags.get("mljobs.airflow.map_index", "-1") == str(getattr(ti, "map_index", -1)))
 
 
 def _tags():
@@ -288,16 +336,20 @@ def _status_of(run) -> str | None:
     return run.data.tags.get(_tags().STATUS)
 
 
-def user_errors_fail(load):
-    """Load a job; a mistake in it fails the task at once (no retry can fix it), with every located problem."""
-    from airflow.sdk.exceptions import AirflowFailException
-
-    from ..spec import SpecError
+def user_errors_fail(call):
+    """Run `call` (loading or submitting a job). A user's mistake fails the task at once, without retries (none
+    can fix it), with every located problem; any other SubmitError (an engine or a store out of reach) fails it
+    in one line, for a retry."""
+    from ..spec import NotRunnable, SpecError, SubmitError
 
     try:
-        return load()
+        return call()
     except SpecError as error:
         raise AirflowFailException(f"the job is invalid:\n{error}") from None
+    except NotRunnable as error:
+        raise AirflowFailException(str(error)) from None
+    except SubmitError as error:
+        raise AirflowException(str(error)) from None
 
 
 class _LineLogger:

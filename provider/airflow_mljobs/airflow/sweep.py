@@ -63,7 +63,8 @@ class _SweepTask(BindingsSurviveJinja, BaseOperator):
         ti = context["ti"]
         name = safe_name(ti.dag_id, context["run_id"], self.sweep_group)
         tags = {k: v for k, v in airflow_tags(context).items() if k != "mljobs.airflow.map_index"}
-        return Sweep(engine, document, name=name, experiment_name=self.experiment_name, tags=tags)
+        return user_errors_fail(lambda: Sweep(engine, document, name=name, experiment_name=self.experiment_name,
+                                              tags=tags))
 
 
 class SweepStartOperator(_SweepTask):
@@ -72,7 +73,7 @@ class SweepStartOperator(_SweepTask):
     def execute(self, context) -> list[dict]:
         uri, home = MlflowHook(self.mlflow_conn_id).settings()
         sweep = self._sweep(context, {"tracking_uri": uri, "home": home})
-        parent = sweep.open_parent(reuse=True)
+        parent = user_errors_fail(lambda: sweep.open_parent(reuse=True))
         parent_run_id = parent.run_id
         self.mlflow_run = (sweep.engine.config, parent.experiment_id, parent_run_id)
         self.log.info("sweep %s: %d trials, %d at a time", sweep.name, sweep.total, sweep.concurrency)
@@ -112,9 +113,9 @@ class SweepTrialOperator(_SweepTask):
             self.log.info("trial %d waits for the earlier wave (trials %s) to end", self.index, earlier)
             raise AirflowRescheduleException(datetime.now(timezone.utc) + timedelta(seconds=WAVE_POLL_SECONDS))
         rerun = last is not None and last.ended  # failed or killed: a new job, with the same parameters
-        trial = sweep.start(self.index, parent_run_id, tuple(t.record() for t in recorded), say, log=say,
-                            attempt=len(attempts) + 1 if rerun else max(len(attempts), 1),
-                            params=last.params if last is not None else None)
+        trial = user_errors_fail(lambda: sweep.start(
+            self.index, parent_run_id, tuple(t.record() for t in recorded), say, log=say,
+            attempt=len(attempts) + 1 if rerun else max(len(attempts), 1), params=last.params if last else None))
         context["trial_label"] = _label(trial.params)
         self._trial, self._engine = trial, sweep.engine
         self.mlflow_run = (sweep.engine.config, trial.submission.experiment_id, trial.submission.run_id)

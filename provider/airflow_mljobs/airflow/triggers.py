@@ -19,18 +19,20 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 class JobTrigger(BaseTrigger):
     def __init__(self, submission: dict, home: str | None = None, tracking_uri: str | None = None,
-                 poll_interval: float = 5.0, on_finish: str = "delete") -> None:
+                 poll_interval: float = 5.0, on_finish: str = "delete", deadline: float | None = None) -> None:
+        """`deadline` (epoch seconds): the task's `execution_timeout`, after which the job is canceled here."""
         super().__init__()
         self.submission = submission
         self.home = home
         self.tracking_uri = tracking_uri
         self.poll_interval = poll_interval
         self.on_finish = on_finish
+        self.deadline = deadline
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return ("airflow_mljobs.airflow.triggers.JobTrigger",
                 {"submission": self.submission, "home": self.home, "tracking_uri": self.tracking_uri,
-                 "poll_interval": self.poll_interval, "on_finish": self.on_finish})
+                 "poll_interval": self.poll_interval, "on_finish": self.on_finish, "deadline": self.deadline})
 
     def _handle(self):
         from ..backends import get_backend
@@ -50,6 +52,9 @@ class JobTrigger(BaseTrigger):
                     return
                 if timeout and time.time() - self.submission["started_at"] > timeout:
                     await asyncio.to_thread(handle.cancel, f"timed out after limits.timeout of {timeout} s")
+                    continue
+                if self.deadline and time.time() > self.deadline:
+                    await asyncio.to_thread(handle.cancel, "killed by Airflow: the task's execution_timeout passed")
                     continue
                 await asyncio.sleep(self.poll_interval)
         except Exception as exc:  # an error is an event, so that the task can say what went wrong

@@ -107,6 +107,8 @@ class LocalHandle:
         child = self._children.get(rank.pid)
         if child is not None and child.poll() is None:
             return True
+        if child is None:
+            _reap(rank.pid)  # our child all the same (a job this process started, attached again): no zombie
         return _group_alive(rank.pid) and _same_process(rank)
 
     def poll(self, wait: float = 0.0) -> Outcome | None:
@@ -235,6 +237,14 @@ def _same_process(rank: Rank) -> bool:
         return _group_alive(rank.pid)
     created = _create_time(rank.pid)
     return created is not None and abs(created - rank.create_time) < 0.5
+
+
+def _reap(pid: int) -> None:
+    """Collect `pid`'s exit if it is an ended child of this process; a zombie would count as alive."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:  # not our child: its own parent, or init, collects it
+        pass
 
 
 def _group_alive(pgid: int) -> bool:

@@ -82,6 +82,11 @@ class SubmitError(MlJobsError):
     """A valid job could not be started (missing input, unreachable engine, name already used, ...)."""
 
 
+class NotRunnable(SubmitError):
+    """A job that cannot start as it is given, however often it is tried (its name is taken, or not a name):
+    front doors fail at once, without retries."""
+
+
 class JobFailed(MlJobsError):
     """A job ended Failed, Canceled or timed out; carries the tail of its log as evidence."""
 

@@ -154,3 +154,16 @@ with DAG(dag_id="mljobs_sensor", schedule=None, catchup=False):
     JobSensor(task_id="wait", job_name="{{ dag_run.conf['job'] }}", poke_interval=0.5, timeout=120)
     JobSensor(task_id="wait_deferred", job_name="{{ dag_run.conf['job'] }}", poke_interval=0.5, timeout=120,
               deferrable=True)
+
+with DAG(dag_id="mljobs_deferrable_timeout", schedule=None, catchup=False):
+    # deferred, the job outlives the task's execution_timeout
+    CommandJobOperator(
+        task_id="sleepy",
+        job={"command": "echo $$ > pids; sleep 300 & echo $! >> pids; wait", "experiment_name": "airflow-tests"},
+        deferrable=True, poll_interval=0.5, execution_timeout=timedelta(seconds=4),
+    )
+
+with DAG(dag_id="mljobs_fixed_name", schedule=None, catchup=False):
+    # a fixed job name that an earlier DAG run's job holds already
+    CommandJobOperator(task_id="train", name="{{ dag_run.conf['name'] }}", retries=1, retry_delay=timedelta(seconds=0),
+                       job={"command": "echo from the fixed name", "experiment_name": "airflow-tests"})
