@@ -142,6 +142,15 @@ def test_timeout_cancels_and_leaves_no_process(engine, project, unique, monkeypa
     assert engine.tracker.client.get_run(result.run_id).info.status == "KILLED"
 
 
+def test_what_a_completed_command_left_in_the_background_ends_with_the_job(engine, project, unique):
+    path = project("command: (sleep 301 & echo $! > daemon); echo done\n")
+    name = unique()
+    result = engine.wait(engine.submit(engine.load(path), name=name))
+    assert result.status == "Completed"
+    daemon = int((engine.job_dir(name) / "wd" / "daemon").read_text())
+    assert alive([daemon]) == []
+
+
 def test_cancel_from_another_engine(engine, project, unique, workspace):
     path = _pids_job(project)
     name = unique()

@@ -153,7 +153,9 @@ class LocalHandle:
             pass
 
     def release(self, status: str, on_finish: str = "delete") -> None:
-        """Nothing to remove: the job folder is the record of what ran."""
+        """End what the job's command left running in the background (its process groups), as the end of a
+        container ends everything in it; the job folder stays, the record of what ran."""
+        self._stop(self.ranks)
 
     def sync_logs(self) -> None:
         """The processes write their log files themselves: nothing to copy."""
