@@ -16,11 +16,14 @@ import copy
 import csv
 import io
 import json
+import os
+import signal
 import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .engine import Engine, JobResult, Submission
+from .backends.base import cancel_reason, mark_canceled
+from .engine import Engine, JobResult, Submission, describe
 from .naming import check_name, generate_name
 from .spec import Document, NotRunnable, SubmitError, load_job_dict
 from .spec.bindings import render_only
@@ -34,6 +37,9 @@ POLL_SECONDS = 0.5
 TRIAL_TAG = "mljobs.sweep.trial"
 PARAMS_TAG = "mljobs.sweep.params"
 STOP_TAG = "mljobs.early_termination"
+TOTAL_TAG = "mljobs.sweep.total"
+METRIC_TAG = "mljobs.sweep.primary_metric"
+RUNNER_FILE = "runner.json"  # in the sweep's folder: the process that runs it, which `cancel_sweep` signals
 
 
 @dataclass(frozen=True)
@@ -130,8 +136,15 @@ class Sweep:
         if existing is not None:
             raise NotRunnable(f"a job named '{self.name}' exists already; job names are unique, give another --name")
         self.engine.check(self.document)  # a sweep whose trials cannot start is never recorded
+        try:  # the sweep's folder claims its name, as a command job's does (and holds its runner's identity)
+            self.engine.job_dir(self.name).mkdir(parents=True, exist_ok=reuse)
+        except FileExistsError:
+            raise NotRunnable(f"a job named '{self.name}' exists already; job names are unique, give another --name") from None
+        except OSError as exc:
+            raise SubmitError(f"cannot create the sweep's folder {self.engine.job_dir(self.name)}: {exc.strerror}") from None
         parent = tracker.create_job_run(self.experiment, self.name,
-                                        {T.JOB_TYPE: "sweep", T.COMPUTE: self.job.compute or "local", **self.tags})
+                                        {T.JOB_TYPE: "sweep", T.COMPUTE: self.job.compute or "local",
+                                         TOTAL_TAG: str(self.total), METRIC_TAG: self.metric, **self.tags})
         parent.log_text(dump_yaml(self.document.data), "job.yml")
         parent.set_status("Running")
         return parent
@@ -289,11 +302,19 @@ class Sweep:
         return SweepResult(self.name, status, parent.run_id, parent.experiment_id, best_info, rows, why)
 
 
+class SweepCanceled(BaseException):
+    """A sweep canceled while it runs (`mljobs job cancel -n`): an interrupt, not an error."""
+
+
 class SweepRunner(Sweep):
     """Runs one sweep to its end in this process, with at most `max_concurrent_trials` trials at once."""
 
-    def run(self, write: Callable[[str], None] | None = None, progress: Callable[[str], None] | None = None) -> SweepResult:
-        parent = self.open_parent()
+    def run(self, write: Callable[[str], None] | None = None, progress: Callable[[str], None] | None = None,
+            parent: JobRecord | None = None) -> SweepResult:
+        """Run the sweep to its end; `parent`: its run, opened already (by the command that started this one)."""
+        parent = parent or self.open_parent()
+        folder = self.engine.job_dir(self.name)
+        _note_runner(folder)
         say = write or (lambda text: None)
         started_at = time.time()
         running: dict[int, RunningTrial] = {}
@@ -306,6 +327,8 @@ class SweepRunner(Sweep):
 
         try:
             while next_index < self.total or running:
+                if cancel_reason(folder):  # `cancel_sweep` from another process, whose signal may come before us
+                    raise SweepCanceled(cancel_reason(folder))
                 if self.job.limits.timeout and time.time() - started_at > self.job.limits.timeout:
                     reason = f"the sweep reached limits.timeout of {self.job.limits.timeout} s"
                     for trial in running.values():
@@ -322,10 +345,12 @@ class SweepRunner(Sweep):
                     progress(self._progress(running, finished))
                 if running:
                     time.sleep(POLL_SECONDS)
-        except BaseException:
+        except BaseException as exc:  # an interrupt or a cancel (Canceled), or an error (Failed, and why)
+            failed = isinstance(exc, Exception)
+            why = f"the sweep failed: {exc}" if failed else cancel_reason(folder) or "the sweep was canceled"
             for trial in running.values():
-                self.engine.stop(trial.submission, "the sweep was canceled")
-            parent.set_status("Canceled", reason="the sweep was canceled")
+                self.engine.stop(trial.submission, why)
+            parent.set_status("Failed" if failed else "Canceled", reason=why)
             raise
         summaries = sorted((t.summary() for t in finished), key=lambda t: t.index)
         return self.conclude(parent, summaries, reason, say)
@@ -339,6 +364,84 @@ class SweepRunner(Sweep):
         text = f"trials {len(finished)}/{self.total}: {done} done, {len(running)} running, {stopped} stopped"
         text += f", {failed} failed" if failed else ""
         return text + (f" | best {self.metric} {best.values[-1]:.6g} (trial {best.index})" if best else "")
+
+
+def cancel_sweep(engine: Engine, name: str, reason: str = "canceled by user", wait: float = 60.0) -> dict:
+    """Cancel a sweep from any process: its runner stops the running trials and records the sweep Canceled; when
+    no runner lives (it died, or Airflow runs the sweep), the running trials are canceled here and the sweep
+    recorded. Returns the sweep as `describe` tells it."""
+    run = _sweep_run(engine, name)
+    if run.data.tags.get(T.STATUS) in T.TERMINAL:
+        return describe(run)
+    folder = engine.job_dir(name)
+    mark_canceled(folder, reason)
+    runner = _runner(folder)
+    if runner is not None:
+        os.kill(runner, signal.SIGTERM)
+        deadline = time.time() + wait
+        while time.time() < deadline:
+            run = _sweep_run(engine, name)
+            if run.data.tags.get(T.STATUS) in T.TERMINAL:
+                return describe(run)
+            time.sleep(0.2)
+    for trial in engine.tracker.list_jobs(parent_run_id=run.info.run_id, max_results=1000):
+        if trial.data.tags.get(T.STATUS) not in T.TERMINAL:
+            try:
+                engine.cancel(trial.data.tags[T.JOB_NAME], reason)
+            except SubmitError:  # its folder is on another machine (an Airflow worker's): it is recorded below
+                pass
+    engine.tracker.record(run).set_status("Canceled", reason=reason)
+    return describe(_sweep_run(engine, name))
+
+
+def follow_sweep(engine: Engine, name: str, say: Callable[[str], None], progress: Callable[[str], None],
+                 poll: float = 0.5) -> dict:
+    """Follow a sweep from its record until it ends, from any process: each trial's start and end, and a
+    progress line. Returns the sweep as `describe` tells it."""
+    seen: dict[str, str] = {}
+    while True:
+        run = _sweep_run(engine, name)
+        trials = engine.tracker.list_jobs(parent_run_id=run.info.run_id, max_results=1000)
+        for trial in sorted(trials, key=lambda t: int(t.data.tags.get(TRIAL_TAG, -1))):
+            tags = trial.data.tags
+            status = tags.get(T.STATUS, "NotStarted")
+            if seen.get(tags[T.JOB_NAME]) != status:
+                seen[tags[T.JOB_NAME]] = status
+                value = trial.data.metrics.get(run.data.tags.get(METRIC_TAG, ""))
+                say(f"[trial {tags.get(TRIAL_TAG, '?')}] {tags[T.JOB_NAME]}: {status}"
+                    + (f" {json.loads(tags.get(PARAMS_TAG, '{}'))}" if status == "Running" else "")
+                    + (f" ({value:.6g})" if value is not None and status in T.TERMINAL else "") + "\n")
+        ended = sum(1 for status in seen.values() if status in T.TERMINAL)
+        progress(f"trials {ended}/{run.data.tags.get(TOTAL_TAG, '?')}: {len(seen) - ended} running")
+        if run.data.tags.get(T.STATUS) in T.TERMINAL:
+            return describe(run)
+        time.sleep(poll)
+
+
+def _sweep_run(engine: Engine, name: str):
+    run = engine.tracker.find_job(name)
+    if run is None or run.data.tags.get(T.JOB_TYPE) != "sweep":
+        raise SubmitError(f"no sweep named '{name}'")
+    return run
+
+
+def _note_runner(folder) -> None:
+    import psutil
+
+    me = psutil.Process()
+    (folder / RUNNER_FILE).write_text(json.dumps({"pid": me.pid, "create_time": me.create_time()}))
+
+
+def _runner(folder) -> int | None:
+    """The pid of the process that runs the sweep, while it lives."""
+    import psutil
+
+    try:
+        noted = json.loads((folder / RUNNER_FILE).read_text())
+        alive = abs(psutil.Process(noted["pid"]).create_time() - noted["create_time"]) < 0.5
+    except (OSError, ValueError, KeyError, psutil.Error):
+        return None
+    return noted["pid"] if alive and noted["pid"] != os.getpid() else None
 
 
 def _text(value) -> str:

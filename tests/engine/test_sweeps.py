@@ -248,3 +248,67 @@ def test_a_sweep_past_its_timeout_is_canceled_with_its_reason_and_exit_2(project
     engine = Engine(home=workspace)
     (trial,) = engine.tracker.list_jobs(parent_run_id=engine.tracker.find_job(name).info.run_id, max_results=10)
     assert trial.data.tags[T.STATUS] == "Canceled"
+
+
+def _cli(workspace, *args, timeout=300):
+    env = {**os.environ, "MLJOBS_HOME": str(workspace)}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    return subprocess.run([sys.executable, "-m", "airflow_mljobs.cli", *args], capture_output=True, text=True, env=env,
+                          timeout=timeout)
+
+
+def test_a_background_sweep_is_followed_by_stream_and_its_name_is_taken(project, unique, workspace):
+    path = sweep_file(project, total=2)
+    name = unique("bg-sweep")
+    started = _cli(workspace, "job", "create", "-f", str(path), "--name", name)
+    assert started.returncode == 0 and started.stdout.strip() == name, started.stderr
+    followed = _cli(workspace, "job", "stream", "-n", name)
+    assert followed.returncode == 0, followed.stdout[-2000:] + followed.stderr[-2000:]
+    assert f"[trial 0] {name}_0: Completed" in followed.stdout and "Status: Completed" in followed.stdout
+    assert "Best params:" in followed.stdout and "best_score" in followed.stdout
+    again = _cli(workspace, "job", "create", "-f", str(path), "--name", name)
+    assert again.returncode == 1 and f"a job named '{name}' exists already" in again.stderr
+    command = project("command: echo same name\n", name="same.yml")
+    clash = _cli(workspace, "job", "create", "-f", str(command), "--name", name, "--stream")
+    assert clash.returncode == 1 and "already ran" in clash.stderr  # the sweep's folder claims its name
+
+
+def test_cancel_stops_a_background_sweep_and_its_trials(project, unique, workspace):
+    import time
+
+    import psutil
+
+    from airflow_mljobs.engine import Engine
+
+    path = sweep_file(project, total=4, concurrency=2, command="python curve.py --quality ${{search_space.quality}} "
+                      "--epochs 300")
+    name = unique("bg-cancel")
+    assert _cli(workspace, "job", "create", "-f", str(path), "--name", name).returncode == 0
+    engine = Engine(home=workspace)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        parent = engine.tracker.find_job(name)
+        trials = engine.tracker.list_jobs(parent_run_id=parent.info.run_id, max_results=10) if parent else []
+        if len(trials) == 2 and all(t.data.tags[T.STATUS] == "Running" for t in trials):
+            break
+        time.sleep(0.3)
+    else:
+        raise AssertionError("the sweep's two trials did not start")
+    pids = [int(p) for t in trials for p in [engine.attach(t.data.tags[T.JOB_NAME]).handle.ranks[0].pid]]
+    canceled = _cli(workspace, "job", "cancel", "-n", name)
+    assert canceled.returncode == 0 and canceled.stdout.strip() == f"{name}: Canceled", canceled.stderr
+    assert engine.show(name)["failure_reason"] == "canceled by user"
+    trials = engine.tracker.list_jobs(parent_run_id=parent.info.run_id, max_results=10)
+    assert sorted(t.data.tags[T.STATUS] for t in trials) == ["Canceled", "Canceled"]
+    assert [pid for pid in pids if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"] == []
+
+
+def test_a_background_sweep_whose_trials_cannot_start_is_refused_before_it_is_recorded(project, unique, workspace):
+    path = sweep_file(project, total=2)
+    name = unique("bg-refused")
+    refused = _cli(workspace, "job", "create", "-f", str(path), "--name", name, "--set", "trial.code=nowhere")
+    assert refused.returncode == 2 and "error: trial.code:" in refused.stderr and "nowhere does not exist" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    from airflow_mljobs.engine import Engine
+
+    assert Engine(home=workspace).tracker.find_job(name) is None

@@ -82,6 +82,8 @@ def stream_(name: str) -> None:
     """Follow a job's log until it ends, then print its Execution Summary. Ctrl-C stops following; the job goes on."""
     engine = _engine()
     with _user_errors():
+        if _is_sweep(engine, name):
+            sys.exit(_stream_sweep(engine, name))
         submission = engine.attach(name)
     sys.exit(_stream(engine, submission, cancel_on_interrupt=False))
 
@@ -144,9 +146,15 @@ def download(name, everything, output_name, download_path) -> None:
 @job.command()
 @name_option
 def cancel(name: str) -> None:
-    """Cancel a job: stop everything it started, then record it Canceled."""
+    """Cancel a job or a sweep: stop everything it started, then record it Canceled."""
+    engine = _engine()
     with _user_errors():
-        result = _engine().cancel(name)
+        if _is_sweep(engine, name):
+            from ..sweeps import cancel_sweep
+
+            click.echo(f"{name}: {cancel_sweep(engine, name)['status']}")
+            return
+        result = engine.cancel(name)
     click.echo(f"{result.name}: {result.status}")
 
 
@@ -166,11 +174,23 @@ def watch(name: str) -> None:
 @click.option("-e", "--experiment-name", default=None)
 def run_sweep(path, overrides, name, experiment_name) -> None:
     """Run a sweep to its end without printing (started in the background by `create`)."""
+    import signal
+
     from ..engine import Engine
     from ..sweeps import SweepRunner
 
+    from ..sweeps import SweepCanceled
+
+    def canceled(*_):  # `mljobs job cancel -n`: the runner stops the trials and records the sweep Canceled
+        raise SweepCanceled("canceled by user")
+
+    signal.signal(signal.SIGTERM, canceled)
     engine = Engine()
-    SweepRunner(engine, engine.load(path, list(overrides)), name=name, experiment_name=experiment_name).run()
+    runner = SweepRunner(engine, engine.load(path, list(overrides)), name=name, experiment_name=experiment_name)
+    try:
+        runner.run(parent=runner.parent())
+    except SweepCanceled:
+        sys.exit(EXIT_CODES["Canceled"])
 
 
 def _create_sweep(engine, document, path, overrides, name, experiment_name, stream, dry_run) -> None:
@@ -186,6 +206,7 @@ def _create_sweep(engine, document, path, overrides, name, experiment_name, stre
         emit({"name": runner.name, "total_trials": runner.total, "concurrency": runner.concurrency,
               "first_trials": trials}, "yaml")
         return
+    parent = runner.open_parent()  # here, so that a name taken or a trial that cannot start is said here
     if not stream:
         command = [sys.executable, "-m", "airflow_mljobs.cli", "job", "_sweep", "-f", path, "-n", runner.name]
         command += [arg for pair in overrides for arg in ("--set", pair)]
@@ -202,10 +223,15 @@ def _create_sweep(engine, document, path, overrides, name, experiment_name, stre
             click.echo(f"progress: {line}", err=True)
             last[0] = line
 
+    from ..sweeps import SweepCanceled
+
     try:
-        result = runner.run(write=sys.stdout.write, progress=progress)
+        result = runner.run(write=sys.stdout.write, progress=progress, parent=parent)
     except KeyboardInterrupt:  # the runner canceled the running trials and recorded the sweep as Canceled
         click.echo("\ninterrupted: the sweep and its running trials were canceled", err=True)
+        sys.exit(EXIT_CODES["Canceled"])
+    except SweepCanceled as canceled:  # `mljobs job cancel -n` from elsewhere
+        click.echo(f"\nthe sweep and its running trials were canceled: {canceled}", err=True)
         sys.exit(EXIT_CODES["Canceled"])
     click.echo("\nExecution Summary\n=================")
     click.echo(f"RunId: {result.name}\nStatus: {result.status}")
@@ -218,6 +244,43 @@ def _create_sweep(engine, document, path, overrides, name, experiment_name, stre
 
 
 # -- helpers ------------------------------------------------------------------------------------------------
+def _is_sweep(engine, name: str) -> bool:
+    from ..tracking import tags as T
+
+    run = engine.tracker.find_job(name)
+    return run is not None and run.data.tags.get(T.JOB_TYPE) == "sweep"
+
+
+def _stream_sweep(engine, name: str) -> int:
+    """Follow a sweep (started here, elsewhere, or by Airflow) until it ends; Ctrl-C stops following only."""
+    from ..sweeps import follow_sweep
+
+    click.echo(f"RunId: {name}")
+    last = [""]
+
+    def progress(line: str) -> None:
+        if line != last[0]:
+            click.echo(f"progress: {line}", err=True)
+            last[0] = line
+
+    try:
+        sweep = follow_sweep(engine, name, sys.stdout.write, progress)
+    except KeyboardInterrupt:
+        click.echo(f"\ninterrupted: stopped following; sweep '{name}' goes on (mljobs job cancel -n {name} stops it)",
+                   err=True)
+        return INTERRUPTED
+    click.echo("\nExecution Summary\n=================")
+    click.echo(f"RunId: {name}\nStatus: {sweep['status']}")
+    if sweep["failure_reason"]:
+        click.echo(f"Reason: {sweep['failure_reason']}")
+    best = {k: v for k, v in sweep["params"].items() if k.startswith("best.")}
+    if best:
+        click.echo(f"Best params: {json.dumps({k[len('best.'):]: v for k, v in best.items()})}")
+    if sweep["metrics"]:
+        click.echo("Metrics: " + json.dumps(sweep["metrics"], sort_keys=True))
+    return EXIT_CODES.get(sweep["status"], 1)
+
+
 def _engine():
     """An engine for a command that makes a few tracking calls and exits (a sweep makes many: `Engine()`)."""
     from ..engine import Engine
