@@ -182,3 +182,24 @@ def test_a_name_held_by_another_runs_job_fails_the_task_without_collecting_it(te
     assert "collecting its result" not in output and output.count("taken by a job of") >= 1
     runs = [r for r in _runs(test_airflow.engine(), "airflow-tests") if r.data.tags.get(T.JOB_NAME, "").startswith(name)]
     assert len(runs) == 1  # the second DAG run started nothing, not even as a retry
+
+
+def test_inputs_from_xcom_and_overrides_from_a_template_or_a_list(test_airflow):
+    result = test_airflow.dags_test("mljobs_arguments", "-c",
+                                    json.dumps({"overrides": {"environment_variables.VERSION": "1.10"}}))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    output = result.stdout + result.stderr
+    assert "hello xcom version 1.10" in output  # a string that looks like a number stays what it was
+    assert "hello yaml version 2.10" in output
+
+
+def test_an_input_the_job_does_not_declare_fails_the_task_without_retries(test_airflow):
+    result = test_airflow.dags_test("mljobs_input_typo")
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "inputs['woh']: error: inputs.woh: the job declares no input 'woh' (it declares: who)" in output
+    assert "did you mean 'who'?" in output
+    runs = [r for r in _runs(test_airflow.engine(), "airflow-arguments")
+            if r.data.tags.get("mljobs.airflow.dag_id") == "mljobs_input_typo"]
+    assert runs == []  # nothing ran, and no retry either
+    assert output.count("the job declares no input 'woh'") <= 2  # one try (its error, as logged and as raised)

@@ -77,8 +77,8 @@ class CommandJobOperator(BindingsSurviveJinja, ResumableJobMixin, BaseOperator):
         if on_finish not in ("delete", "delete_on_success", "keep"):
             raise ValueError(f"on_finish={on_finish!r} is not delete, delete_on_success or keep")
         self.job = job
-        self.overrides = dict(set or {})
-        self.inputs = dict(inputs or {})
+        self.overrides = {} if set is None else set  # a mapping, "KEY=VALUE"s, an XComArg or a template: read at run
+        self.inputs = {} if inputs is None else inputs
         self.compute = compute
         self.job_name = name
         self.experiment_name = experiment_name
@@ -113,7 +113,8 @@ class CommandJobOperator(BindingsSurviveJinja, ResumableJobMixin, BaseOperator):
     def submit_job(self, context) -> dict:
         """Start the job (or attach to the one an earlier try left running); its identity is stored at once."""
         engine = self.engine
-        document = user_errors_fail(lambda: engine.load(self._job_source(), self.overrides, inputs=self.inputs,
+        document = user_errors_fail(lambda: engine.load(self._job_source(), rendered_overrides(self.overrides),
+                                                        inputs=rendered_inputs(self.inputs),
                                                         compute=self.compute, base_dir=self._dag_folder()))
         for warning in document.warnings:
             self.log.warning("%s", warning)
@@ -350,6 +351,44 @@ def user_errors_fail(call):
         raise AirflowFailException(str(error)) from None
     except SubmitError as error:
         raise AirflowException(str(error)) from None
+
+
+def rendered_overrides(value) -> dict | list:
+    """`set=` as it arrived at run time: a mapping, a list of "KEY=VALUE" (as on the command line), or the text
+    a template rendered to (JSON, or the Python form of a mapping or a list)."""
+    value = _literal(value, "set")
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, (list, tuple)) and all(isinstance(item, str) for item in value):
+        return list(value)
+    raise AirflowFailException(f"set= is a mapping of overrides or a list of 'KEY=VALUE', not {value!r}")
+
+
+def rendered_inputs(value) -> dict:
+    """`inputs=` as it arrived at run time: a mapping of input names to values, or the text a template rendered to."""
+    value = _literal(value, "inputs")
+    if not isinstance(value, dict):
+        raise AirflowFailException(f"inputs= is a mapping of input names to values, not {value!r}")
+    return value
+
+
+def _literal(value, field: str):
+    if not isinstance(value, str):
+        return value or {}
+    import ast
+    import json
+
+    text = value.strip()
+    if not text:
+        return {}
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        raise AirflowFailException(f"{field}= rendered to {value!r}, which is neither JSON nor a Python mapping") from None
 
 
 class _LineLogger:

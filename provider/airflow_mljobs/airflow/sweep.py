@@ -22,7 +22,8 @@ from airflow.sdk.exceptions import AirflowException, AirflowRescheduleException
 
 from .hooks import MlflowHook, task_engine
 from .links import MlflowRunLink
-from .operators import BindingsSurviveJinja, _LineLogger, airflow_tags, user_errors_fail
+from .operators import (BindingsSurviveJinja, _LineLogger, airflow_tags, rendered_inputs, rendered_overrides,
+                        user_errors_fail)
 
 POLL_SECONDS = 0.25  # how often a running trial's metric is read for the policy
 WAVE_POLL_SECONDS = 5  # how often a bayesian trial waiting for the earlier wave looks again (its slot is free meanwhile)
@@ -41,8 +42,8 @@ class _SweepTask(BindingsSurviveJinja, BaseOperator):
                  **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.job = job
-        self.overrides = dict(overrides or {})
-        self.inputs = dict(inputs or {})
+        self.overrides = {} if overrides is None else overrides  # read as CommandJobOperator reads them: at run time
+        self.inputs = {} if inputs is None else inputs
         self.experiment_name = experiment_name
         self.sweep_group = sweep_group
         self.mlflow_conn_id = mlflow_conn_id
@@ -57,7 +58,8 @@ class _SweepTask(BindingsSurviveJinja, BaseOperator):
         folder = Path(self.dag.fileloc).parent if self.has_dag() and self.dag.fileloc else None
         source = self.job if isinstance(self.job, dict) or folder is None or Path(self.job).is_absolute() \
             else folder / self.job
-        document = user_errors_fail(lambda: engine.load(source, self.overrides, inputs=self.inputs, base_dir=folder))
+        document = user_errors_fail(lambda: engine.load(source, rendered_overrides(self.overrides),
+                                                        inputs=rendered_inputs(self.inputs), base_dir=folder))
         if document.kind != "sweep":
             raise AirflowException(f"{self.job} is a {document.kind} job; sweep_job runs sweep jobs")
         ti = context["ti"]

@@ -24,7 +24,7 @@ class Mark:
     column: int = 1
 
     def __str__(self) -> str:
-        if self.source.startswith("--set "):  # a command-line argument has no lines
+        if self.line == 0 or self.source.startswith("--set "):  # an argument, not a file: no lines
             return self.source
         return f"{self.source}:{self.line}:{self.column}"
 
@@ -94,6 +94,14 @@ class JobFailed(MlJobsError):
         super().__init__(message)
         self.status = status
         self.logs_tail = logs_tail
+
+
+def did_you_mean(word: str, choices) -> str:
+    """A hint naming the choice closest to a misspelt `word`, or an empty string."""
+    import difflib
+
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f"did you mean '{close[0]}'?" if close else ""
 
 
 def yaml_path(parts) -> str:

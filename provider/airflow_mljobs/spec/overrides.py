@@ -10,7 +10,9 @@ import json
 import re
 from typing import Any
 
-from .errors import Mark, Problem, Severity, SpecError, yaml_path
+from .errors import Mark, Problem, Severity, SpecError, did_you_mean, yaml_path
+
+DECLARED = ("inputs", "search_space")  # mappings whose keys a job declares: a new one is likely a typo
 from .source import Source
 
 _SEGMENT = re.compile(r"""([^.\[\]]+)|\[(\d+)\]|\["([^"]*)"\]|\['([^']*)'\]""")
@@ -61,6 +63,12 @@ def apply_overrides(source: Source, overrides: list[str] | dict | None) -> list[
     data = source.data if isinstance(source.data, dict) else {}
     for text, path, value in pairs:
         mark = Mark(f"--set {text}", 1, 1)
+        declared = data.get(path[0]) if len(path) > 1 and path[0] in DECLARED else None
+        if isinstance(declared, dict) and path[1] not in declared:
+            names = ", ".join(map(str, declared)) or "none"
+            warnings.append(Problem(mark, yaml_path(path[:2]), f"adds '{path[1]}', which the YAML does not declare "
+                                    f"(it declares: {names})", did_you_mean(str(path[1]), map(str, declared)),
+                                    severity=Severity.WARNING))
         node = data
         for depth, part in enumerate(path[:-1]):
             nxt = path[depth + 1]

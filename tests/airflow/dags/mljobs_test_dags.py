@@ -167,3 +167,21 @@ with DAG(dag_id="mljobs_fixed_name", schedule=None, catchup=False):
     # a fixed job name that an earlier DAG run's job holds already
     CommandJobOperator(task_id="train", name="{{ dag_run.conf['name'] }}", retries=1, retry_delay=timedelta(seconds=0),
                        job={"command": "echo from the fixed name", "experiment_name": "airflow-tests"})
+
+from airflow.sdk import task  # noqa: E402
+
+GREET = {"command": "echo hello ${{inputs.who}} version $VERSION", "inputs": {"who": "yaml"},
+         "environment_variables": {"VERSION": "0"}, "experiment_name": "airflow-arguments"}
+
+with DAG(dag_id="mljobs_arguments", schedule=None, catchup=False):
+    # inputs from an upstream task's XCom, overrides from the run's conf (a template) or as the command line writes them
+
+    @task
+    def who() -> dict:
+        return {"who": "xcom"}
+
+    CommandJobOperator(task_id="from_xcom_and_conf", job=GREET, inputs=who(), set="{{ dag_run.conf['overrides'] }}")
+    CommandJobOperator(task_id="as_a_list", job=GREET, set=['environment_variables.VERSION="2.10"'])
+
+with DAG(dag_id="mljobs_input_typo", schedule=None, catchup=False):
+    CommandJobOperator(task_id="typo", job=GREET, inputs={"woh": "x"}, retries=2)
