@@ -203,3 +203,11 @@ def test_an_input_the_job_does_not_declare_fails_the_task_without_retries(test_a
             if r.data.tags.get("mljobs.airflow.dag_id") == "mljobs_input_typo"]
     assert runs == []  # nothing ran, and no retry either
     assert output.count("the job declares no input 'woh'") <= 2  # one try (its error, as logged and as raised)
+
+
+def test_a_connection_named_but_not_defined_fails_instead_of_recording_elsewhere(test_airflow):
+    result = test_airflow.dags_test("mljobs_connection_typo")
+    assert result.returncode != 0
+    assert "the MLflow connection 'prod_mlfow' is not defined" in result.stdout + result.stderr
+    assert [r for r in _runs(test_airflow.engine(), "airflow-arguments")
+            if r.data.tags.get("mljobs.airflow.dag_id") == "mljobs_connection_typo"] == []

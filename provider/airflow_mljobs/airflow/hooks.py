@@ -35,6 +35,13 @@ class MlflowHook(BaseHook):
         try:
             conn = self.get_connection(self.mlflow_conn_id)
         except AirflowNotFoundException:
+            if self.mlflow_conn_id != self.default_conn_name:  # named on purpose: a typo must not record elsewhere
+                from airflow.sdk.exceptions import AirflowFailException
+
+                raise AirflowFailException(
+                    f"the MLflow connection '{self.mlflow_conn_id}' is not defined; define it, or leave mlflow_conn_id "
+                    f"out (then '{self.default_conn_name}' if defined, else the worker's MLFLOW_TRACKING_URI or the "
+                    f"embedded store)") from None
             return None, None
         uri = conn.host or None
         if uri and conn.conn_type == "mlflow" and "://" not in uri:

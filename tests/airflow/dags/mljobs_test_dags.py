@@ -185,3 +185,6 @@ with DAG(dag_id="mljobs_arguments", schedule=None, catchup=False):
 
 with DAG(dag_id="mljobs_input_typo", schedule=None, catchup=False):
     CommandJobOperator(task_id="typo", job=GREET, inputs={"woh": "x"}, retries=2)
+
+with DAG(dag_id="mljobs_connection_typo", schedule=None, catchup=False):
+    CommandJobOperator(task_id="train", job=GREET, mlflow_conn_id="prod_mlfow")
