@@ -19,6 +19,7 @@ import json
 import os
 import signal
 import time
+import zlib
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -111,8 +112,12 @@ class Sweep:
         self.tags = tags or {}
         self.metric = self.job.objective.primary_metric
         self.goal = self.job.objective.goal
+        algorithm = vars(self.job.sampling_algorithm)
+        if algorithm["seed"] is None:  # unseeded: draws of this sweep's own, the same in every trial of it
+            algorithm = {**algorithm, "seed": zlib.crc32(self.name.encode())}
+        self.seed = algorithm["seed"]
         try:
-            self.sampler = sampler_for(vars(self.job.sampling_algorithm), self.goal)
+            self.sampler = sampler_for(algorithm, self.goal)
         except ImportError as missing:
             where = document.source.mark(("sampling_algorithm",))
             raise SubmitError(f"{where}: error: sampling_algorithm: {missing}") from None
@@ -144,7 +149,8 @@ class Sweep:
             raise SubmitError(f"cannot create the sweep's folder {self.engine.job_dir(self.name)}: {exc.strerror}") from None
         parent = tracker.create_job_run(self.experiment, self.name,
                                         {T.JOB_TYPE: "sweep", T.COMPUTE: self.job.compute or "local",
-                                         TOTAL_TAG: str(self.total), METRIC_TAG: self.metric, **self.tags})
+                                         TOTAL_TAG: str(self.total), METRIC_TAG: self.metric,
+                                         "mljobs.sweep.seed": str(self.seed), **self.tags})
         parent.log_text(dump_yaml(self.document.data), "job.yml")
         parent.set_status("Running")
         return parent

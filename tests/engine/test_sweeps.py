@@ -312,3 +312,15 @@ def test_a_background_sweep_whose_trials_cannot_start_is_refused_before_it_is_re
     from airflow_mljobs.engine import Engine
 
     assert Engine(home=workspace).tracker.find_job(name) is None
+
+
+def test_an_unseeded_sweep_draws_its_own_trials_and_records_its_seed(engine, project, unique):
+    path = sweep_file(project, algorithm="{type: random}", space="quality: {type: uniform, min_value: 0, max_value: 1}")
+    document = engine.load(path)
+    first, second = (SweepRunner(engine, document, name=unique("unseeded")) for _ in range(2))
+    draws = [[r.sampler.suggest(document.model.search_space, (), i) for i in range(3)] for r in (first, second)]
+    assert draws[0] != draws[1]
+    again = SweepRunner(engine, document, name=first.name)  # another trial task of the same sweep agrees
+    assert [again.sampler.suggest(document.model.search_space, (), i) for i in range(3)] == draws[0]
+    seeded = engine.load(path, ["sampling_algorithm.seed=7"])
+    assert SweepRunner(engine, seeded, name=unique("a")).seed == SweepRunner(engine, seeded, name=unique("b")).seed == 7
