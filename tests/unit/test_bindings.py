@@ -68,3 +68,16 @@ def test_optional_input_needs_a_group(write_yaml):
 def test_undeclared_name_inside_a_group_is_a_warning(write_yaml):
     doc = load(write_yaml("command: python t.py $[[--d ${{inputs.depth}}]]\n"))
     assert any("optional group is dropped" in w.message for w in doc.warnings)
+
+
+def test_a_binding_or_a_group_that_never_closes_is_an_error_where_it_begins(write_yaml):
+    path = write_yaml("""
+        command: >-
+          python t.py --d ${{inputs.data
+          $[[--e ${{inputs.data}}
+        inputs: {data: 3}
+    """)
+    with pytest.raises(SpecError) as info:
+        load(path)
+    messages = {(e.mark.line, e.mark.column, e.message) for e in info.value.errors}
+    assert messages == {(2, 19, "'${{inputs.data' is not closed"), (3, 3, "'$[[--e' is not closed")}

@@ -46,6 +46,18 @@ def references(command: str) -> list[Reference]:
     return found
 
 
+def unclosed(command: str) -> list[str]:
+    """The beginnings of `${{` bindings and `$[[` groups that never close (a typo the shell would run as is)."""
+    bound = {m.start() for m in BINDING.finditer(command)}
+    grouped = {m.start() for m in OPTIONAL_GROUP.finditer(command)}
+    starts = [i for i in _all(command, "${{") if i not in bound] + [i for i in _all(command, "$[[") if i not in grouped]
+    return [command[i:].split(None, 1)[0][:40] for i in starts]  # up to the first blank, as it is written
+
+
+def _all(text: str, needle: str) -> list[int]:
+    return [m.start() for m in re.finditer(re.escape(needle), text)]
+
+
 class RenderError(ValueError):
     """A reference outside an optional group has no value."""
 

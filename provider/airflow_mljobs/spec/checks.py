@@ -6,7 +6,7 @@ import difflib
 import math
 import posixpath
 
-from .bindings import references
+from .bindings import references, unclosed
 from .context import Context
 
 NOT_APPLICABLE = {
@@ -43,6 +43,10 @@ def check_environment(env: dict, ctx: Context, path: tuple = ()) -> None:
 
 
 def _check_command(command: str, path: tuple, names: dict, inputs: dict, sweep: bool, ctx: Context) -> None:
+    for start in unclosed(command):
+        closer = "}}" if start.startswith("${{") else "]]"
+        ctx.error(path, f"'{start}' is not closed", f"a {'binding' if closer == '}}' else 'group'} ends with {closer}",
+                  needle=start)
     for ref in references(command):
         if ref.kind is None:
             ctx.error(path, f"unknown binding {ref.text}",
