@@ -227,3 +227,17 @@ def test_environment_rules(write_yaml):
           build: {path: ctx, dockerfile_path: ../Dockerfile}
     """))
     assert error.path == "environment.build.dockerfile_path"
+
+
+def test_a_misspelt_command_is_validated_as_a_command_job_and_every_typo_reported(write_yaml):
+    path = write_yaml("""
+        comand: python a.py
+        enviroment_variables: {A: "1"}
+        limits: {timout: 5}
+    """)
+    with pytest.raises(SpecError) as info:
+        load(path)
+    found = {(e.path, e.hint) for e in info.value.errors}
+    assert ("comand", "did you mean 'command'?") in found
+    assert ("enviroment_variables", "did you mean 'environment_variables'?") in found
+    assert ("limits.timout", "did you mean 'timeout'?") in found

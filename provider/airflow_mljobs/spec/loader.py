@@ -138,6 +138,13 @@ def _kind(source: Source) -> str:
     if "dependencies" in doc or "channels" in doc:
         raise SpecError([source.problem((), "this is a conda environment file, not a job",
                                         "name it from a job's environment.conda_file")])
+    import difflib
+
+    keys = [key for key in doc if isinstance(key, str)]
+    if difflib.get_close_matches("trial", keys, n=1, cutoff=0.75):  # a misspelt key: validated as the job it
+        return "sweep"                                              # most likely is, so every typo is reported
+    if difflib.get_close_matches("command", keys, n=1, cutoff=0.75):
+        return "command"
     raise SpecError([source.problem((), "cannot tell what this document is",
                                     "a command job needs command:; a sweep job type: sweep; an environment image: "
                                     "or build:; a compute target type: and name:")])
