@@ -192,3 +192,28 @@ def test_a_trial_whose_task_times_out_is_stopped_and_recorded_canceled(test_airf
     assert trial.data.tags[T.REASON] == "killed by Airflow"
     pids = [int(p) for p in (engine.job_dir(trial.data.tags[T.JOB_NAME]) / "wd" / "pids").read_text().split()]
     assert len(pids) == 2 and alive(pids) == []
+
+
+SMALL = {"type": "sweep", "trial": {"command": "echo ${{search_space.x}}"}, "sampling_algorithm": "random",
+         "search_space": {"x": {"type": "choice", "values": [1, 2]}},
+         "objective": {"goal": "maximize", "primary_metric": "m"}, "limits": {"max_total_trials": 2, "max_concurrent_trials": 3}}
+
+
+def test_sweep_job_reads_its_overrides_at_parse_time_and_passes_task_arguments():
+    from airflow.sdk import DAG
+
+    from airflow_mljobs.airflow.sweep import sweep_job
+
+    with DAG("parse_time", schedule=None):
+        group = sweep_job("tune", job=SMALL, set={"limits.max_concurrent_trials": 1}, compute="local", retries=2,
+                          pool="gpu")
+    trial = group.children["tune.trial"]
+    assert trial.max_active_tis_per_dagrun == 1  # the override, not the YAML's 3
+    assert (trial.retries, trial.pool) == (2, "gpu")
+    assert all(group.children[f"tune.{t}"].retries == 2 for t in ("start", "best"))
+    with pytest.raises(ValueError, match="give max_concurrent_trials="):
+        with DAG("templated", schedule=None):
+            sweep_job("tune", job="jobs/{{ params.which }}.yml")
+    with DAG("templated_with_concurrency", schedule=None):
+        group = sweep_job("tune", job="jobs/{{ params.which }}.yml", max_concurrent_trials=2)
+    assert group.children["tune.trial"].max_active_tis_per_dagrun == 2

@@ -187,16 +187,19 @@ def _unfinished_trials(ti) -> list[int]:
 
 
 def sweep_job(task_id: str, *, job: str | dict, set: dict | None = None, inputs: dict | None = None,  # noqa: A002
-              experiment_name: str | None = None, mlflow_conn_id: str = MlflowHook.default_conn_name,
-              max_concurrent_trials: int | None = None) -> TaskGroup:
+              compute: str | None = None, experiment_name: str | None = None,
+              mlflow_conn_id: str = MlflowHook.default_conn_name, max_concurrent_trials: int | None = None,
+              **task_args: Any) -> TaskGroup:
     """A task group running the sweep job `job`; its `best` task's XCom is the best trial.
 
-    Concurrency comes from the YAML's `limits.max_concurrent_trials` (read when the DAG is parsed), or from
-    `max_concurrent_trials` here.
+    Concurrency comes from the YAML's `limits.max_concurrent_trials` and `set`, read when the DAG is parsed, or
+    from `max_concurrent_trials` here (needed when `job` or that override is a template). `task_args` (retries,
+    pool, queue, execution_timeout, ...) go to its tasks, as to any operator.
     """
-    common = {"job": job, "overrides": set, "inputs": inputs, "experiment_name": experiment_name,
-              "sweep_group": task_id, "mlflow_conn_id": mlflow_conn_id}
-    concurrency = max_concurrent_trials or _concurrency_of(job)
+    overrides = set if compute is None else {**(set or {}), "compute": compute}
+    common = {"job": job, "overrides": overrides, "inputs": inputs, "experiment_name": experiment_name,
+              "sweep_group": task_id, "mlflow_conn_id": mlflow_conn_id, **task_args}
+    concurrency = max_concurrent_trials or _concurrency_of(job, overrides)
     with TaskGroup(task_id) as group:
         start = SweepStartOperator(task_id="start", **common)
         trials = SweepTrialOperator.partial(task_id="trial", max_active_tis_per_dagrun=concurrency,
@@ -207,18 +210,34 @@ def sweep_job(task_id: str, *, job: str | dict, set: dict | None = None, inputs:
     return group
 
 
-def _concurrency_of(job) -> int:
-    """The YAML's max_concurrent_trials, read without MLflow (DAG parsing stays cheap)."""
+def _concurrency_of(job, overrides) -> int:
+    """The YAML's max_concurrent_trials with the overrides applied, read without MLflow (DAG parsing stays
+    cheap); what the DAG file cannot know before it runs (a templated path or override) is a DAG error."""
     from airflow.sdk.definitions._internal.contextmanager import DagContext
 
     from ..spec import load, load_job_dict
 
+    if _templated(job) or _templated(overrides):
+        raise ValueError("sweep_job: the job or its overrides are templates, so max_concurrent_trials cannot be "
+                         "read from the YAML when the DAG is parsed; give max_concurrent_trials=")
+    if isinstance(overrides, str):
+        overrides = None
     if isinstance(job, dict):
-        document = load_job_dict(job)
+        document = load_job_dict(job, overrides=overrides)
     else:
         path = Path(job)
         dag = DagContext.get_current()
         if not path.is_absolute() and dag is not None and dag.fileloc:
             path = Path(dag.fileloc).parent / path
-        document = load(path, expect={"sweep"})
+        document = load(path, overrides, expect={"sweep"})
     return document.model.limits.max_concurrent_trials
+
+
+def _templated(value) -> bool:
+    if isinstance(value, str):
+        return "{{" in value.replace("${{", "") or "{%" in value
+    if isinstance(value, dict):
+        return any(_templated(k) or _templated(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_templated(v) for v in value)
+    return not isinstance(value, (int, float, bool, type(None)))  # an XComArg: known when the DAG runs
