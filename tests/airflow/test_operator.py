@@ -211,3 +211,10 @@ def test_a_connection_named_but_not_defined_fails_instead_of_recording_elsewhere
     assert "the MLflow connection 'prod_mlfow' is not defined" in result.stdout + result.stderr
     assert [r for r in _runs(test_airflow.engine(), "airflow-arguments")
             if r.data.tags.get("mljobs.airflow.dag_id") == "mljobs_connection_typo"] == []
+
+
+def test_a_job_written_in_the_dag_file_is_recorded_in_the_dags_experiment(test_airflow):
+    result = test_airflow.dags_test("mljobs_dag_experiment")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    (run,) = _runs(test_airflow.engine(), "mljobs_dag_experiment")
+    assert run.data.tags["mljobs.airflow.dag_id"] == "mljobs_dag_experiment"

@@ -123,7 +123,8 @@ class CommandJobOperator(BindingsSurviveJinja, ResumableJobMixin, BaseOperator):
             self.log.info("job %s completed in an earlier try; collecting its result", earlier)
             return {"name": earlier}
         self._submission = user_errors_fail(lambda: engine.submit(
-            document, name=self._name_for(context), experiment_name=self.experiment_name, tags=airflow_tags(context),
+            document, name=self._name_for(context), tags=airflow_tags(context),
+            experiment_name=experiment_for(self.job, self.experiment_name, context),
             log=_LineLogger(self.log), compute_settings=self._compute_settings()))
         if self._killed:  # killed while the job was being submitted: it must not outlive the task
             self.on_kill()
@@ -351,6 +352,14 @@ def user_errors_fail(call):
         raise AirflowFailException(str(error)) from None
     except SubmitError as error:
         raise AirflowException(str(error)) from None
+
+
+def experiment_for(job, experiment_name: str | None, context) -> str | None:
+    """The experiment asked for; for a job written in the DAG file without one, the DAG's id (a YAML file's job
+    goes, as with the CLI, to its folder's name)."""
+    if experiment_name or not isinstance(job, dict) or job.get("experiment_name"):
+        return experiment_name
+    return context["ti"].dag_id
 
 
 def rendered_overrides(value) -> dict | list:

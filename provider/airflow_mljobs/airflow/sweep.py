@@ -22,8 +22,8 @@ from airflow.sdk.exceptions import AirflowException, AirflowRescheduleException
 
 from .hooks import MlflowHook, task_engine
 from .links import MlflowRunLink
-from .operators import (BindingsSurviveJinja, _LineLogger, airflow_tags, rendered_inputs, rendered_overrides,
-                        user_errors_fail)
+from .operators import (BindingsSurviveJinja, _LineLogger, airflow_tags, experiment_for, rendered_inputs,
+                        rendered_overrides, user_errors_fail)
 
 POLL_SECONDS = 0.25  # how often a running trial's metric is read for the policy
 WAVE_POLL_SECONDS = 5  # how often a bayesian trial waiting for the earlier wave looks again (its slot is free meanwhile)
@@ -65,7 +65,8 @@ class _SweepTask(BindingsSurviveJinja, BaseOperator):
         ti = context["ti"]
         name = safe_name(ti.dag_id, context["run_id"], self.sweep_group)
         tags = {k: v for k, v in airflow_tags(context).items() if k != "mljobs.airflow.map_index"}
-        return user_errors_fail(lambda: Sweep(engine, document, name=name, experiment_name=self.experiment_name,
+        experiment = experiment_for(self.job, self.experiment_name, context)
+        return user_errors_fail(lambda: Sweep(engine, document, name=name, experiment_name=experiment,
                                               tags=tags))
 
 

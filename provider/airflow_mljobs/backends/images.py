@@ -117,13 +117,16 @@ def _build_context(client, context: Path, dockerfile: str, log: Log) -> str:
     return tag
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
 def _run_build(client, log: Log, **kwargs) -> None:
     from docker.errors import APIError, BuildError
 
     tail: list[str] = []
     try:
         for chunk in client.api.build(decode=True, rm=True, forcerm=True, **kwargs):
-            text = chunk.get("stream") or ""
+            text = _ANSI.sub("", chunk.get("stream") or "")  # a build's colours are noise in a log file
             if text:
                 log(text)
                 tail = (tail + text.splitlines())[-30:]

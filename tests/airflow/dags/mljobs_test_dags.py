@@ -188,3 +188,6 @@ with DAG(dag_id="mljobs_input_typo", schedule=None, catchup=False):
 
 with DAG(dag_id="mljobs_connection_typo", schedule=None, catchup=False):
     CommandJobOperator(task_id="train", job=GREET, mlflow_conn_id="prod_mlfow")
+
+with DAG(dag_id="mljobs_dag_experiment", schedule=None, catchup=False):
+    CommandJobOperator(task_id="train", job={"command": "echo in the experiment of the DAG"})  # no experiment named
