@@ -241,3 +241,45 @@ def test_a_misspelt_command_is_validated_as_a_command_job_and_every_typo_reporte
     assert ("comand", "did you mean 'command'?") in found
     assert ("enviroment_variables", "did you mean 'environment_variables'?") in found
     assert ("limits.timout", "did you mean 'timeout'?") in found
+
+
+def test_loguniform_bounds_written_as_values_get_a_warning_with_the_exponents(write_yaml):
+    doc = load(write_yaml("""
+        type: sweep
+        trial: {command: "python t.py ${{search_space.lr}}"}
+        sampling_algorithm: random
+        search_space: {lr: {type: loguniform, min_value: 0.001, max_value: 0.1}}
+        objective: {goal: minimize, primary_metric: loss}
+    """))
+    (warning,) = [w for w in doc.warnings if w.path == "search_space.lr"]
+    assert "draws from 1.001 to 1.105" in warning.message
+    assert warning.hint == "for 0.001 to 0.1, write min_value: -6.908, max_value: -2.303"
+
+
+def test_a_misspelt_input_type_names_every_input_type_and_nothing_that_follows_from_it(write_yaml):
+    path = write_yaml("""
+        command: echo ${{inputs.x}}
+        inputs:
+          x: {type: integr, value: 3}
+        limits: {timeout: -5}
+    """)
+    with pytest.raises(SpecError) as info:
+        load(path)
+    assert [(e.path, e.message, e.hint) for e in info.value.errors] == [
+        ("inputs.x.type", "'integr' is not an input type: string, integer, number, boolean, uri_file, uri_folder, "
+                          "mltable, mlflow_model, custom_model, triton_model", "did you mean 'integer'?"),
+        ("limits.timeout", "a whole number of seconds, at least 1", ""),
+    ]
+
+
+def test_one_violation_is_said_once(write_yaml):
+    path = write_yaml("""
+        type: sweep
+        trial: {command: "python t.py ${{search_space.e}}"}
+        sampling_algorithm: random
+        search_space: {e: [1, 2, 3]}
+        objective: {goal: minimize, primary_metric: loss}
+    """)
+    with pytest.raises(SpecError) as info:
+        load(path)
+    assert [e.path for e in info.value.errors] == ["search_space.e"]

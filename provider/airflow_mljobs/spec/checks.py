@@ -124,6 +124,10 @@ def _check_distribution(dimension: dict, path: tuple, ctx: Context) -> None:
     if kind in ("loguniform", "qloguniform") and isinstance(high, (int, float)) and high > 700:
         ctx.error(path + ("max_value",), f"{kind} bounds are exponents: exp({high}) overflows",
                   f"did you mean max_value: {math.log(high):.4g} (the log of {high})?")
+    elif (kind in ("loguniform", "qloguniform") and isinstance(low, (int, float)) and isinstance(high, (int, float))
+          and 0 < low < high <= 1):  # values where exponents belong: a learning rate of 1.001 to 2.7, likely a slip
+        ctx.warn(path, f"{kind} bounds are exponents: this draws from {math.exp(low):.4g} to {math.exp(high):.4g}",
+                 f"for {low:g} to {high:g}, write min_value: {math.log(low):.4g}, max_value: {math.log(high):.4g}")
     if kind == "choice" and isinstance(dimension.get("values"), list):
         for i, option in enumerate(dimension["values"]):
             if isinstance(option, dict):

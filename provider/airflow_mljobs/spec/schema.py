@@ -38,9 +38,35 @@ def _validator(name: str) -> Draft202012Validator:
 def validate(doc, kind: str, ctx: Context, prefix: tuple = ()) -> None:
     """Report every schema violation of `doc` (a `kind` document found at `prefix` in the source)."""
     validator = _validator(KIND_SCHEMA[kind])
-    for error in sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.absolute_path))):
-        for path, message, hint, key in _explain(error):
+    found = [explained for error in sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.absolute_path)))
+             for explained in _explain(error)]
+    misjudged = {path[:-1] for path, *_ in found if _input_type(path, doc) not in (None, *INPUT_TYPES)}
+    said = set()  # one violation can reach the same words through several branches of a schema
+    for path, message, hint, key in found:
+        if path[:len(path) - 1] in misjudged and path[-1] == "type":
+            value = _input_type(path, doc)
+            close = difflib.get_close_matches(str(value), INPUT_TYPES, n=1)
+            message, hint = f"{value!r} is not an input type: {', '.join(INPUT_TYPES)}", \
+                f"did you mean '{close[0]}'?" if close else ""
+        elif any(path[:len(p)] == p for p in misjudged):
+            continue  # what follows from reading a misspelt literal input as a data input
+        if (path, message) not in said:
+            said.add((path, message))
             ctx.error(prefix + path, message, hint, key=key)
+
+
+INPUT_TYPES = ("string", "integer", "number", "boolean", "uri_file", "uri_folder", "mltable", "mlflow_model",
+               "custom_model", "triton_model")
+
+
+def _input_type(path: tuple, doc):
+    """The `type` written for the input at `path` (inputs.<name>.type, or under a sweep's trial), else None."""
+    if len(path) < 3 or path[-3] != "inputs" or path[-1] != "type":
+        return None
+    node = doc
+    for part in path:
+        node = node.get(part) if isinstance(node, dict) else None
+    return node if isinstance(node, str) else None
 
 
 def _explain(error: ValidationError):
