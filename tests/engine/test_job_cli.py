@@ -36,6 +36,9 @@ def test_create_stream_completed(mljobs, unique):
     assert "not used on compute 'local'" in result.stderr  # said once, as a warning
     shown = json.loads(mljobs("job", "show", "-n", name, "-o", "json").stdout)
     assert shown["status"] == "Completed" and shown["compute"] == "local"
+    table = mljobs("job", "show", "-n", name).stdout.splitlines()
+    assert len({len(line) - len(line.split("  ", 1)[1].lstrip()) for line in table if "  " in line}) == 1  # aligned
+    assert any(line.startswith("tag.") or line.startswith("param.") or line.startswith("name") for line in table)
 
 
 def test_create_stream_failed_and_timeout_exit_codes(mljobs, unique, tmp_path):

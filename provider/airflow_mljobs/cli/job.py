@@ -96,13 +96,14 @@ def show(name: str, fmt: str) -> None:
     with _user_errors():
         info = _engine().show(name)
     if fmt == "table":
-        for key in ("name", "type", "status", "compute", "experiment_id", "run_id", "start_time", "end_time",
-                    "exit_code", "failure_reason"):
-            if info.get(key) is not None:
-                click.echo(f"{key:<15} {info[key]}")
-        for group in ("metrics", "params", "tags"):
-            for key, value in sorted(info[group].items()):
-                click.echo(f"{group[:-1] + '.' + key:<15} {value}")
+        rows = [(key, info[key]) for key in ("name", "type", "status", "compute", "experiment_id", "run_id",
+                                             "start_time", "end_time", "exit_code", "failure_reason")
+                if info.get(key) is not None]
+        rows += [(f"{group[:-1]}.{key}", value) for group in ("metrics", "params", "tags")
+                 for key, value in sorted(info[group].items())]
+        width = max(len(key) for key, _ in rows)
+        for key, value in rows:
+            click.echo(f"{key:<{width}}  {value}")
     else:
         emit(info, fmt)
 
