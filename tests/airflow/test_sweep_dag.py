@@ -214,6 +214,12 @@ def test_sweep_job_reads_its_overrides_at_parse_time_and_passes_task_arguments()
     with pytest.raises(ValueError, match="give max_concurrent_trials="):
         with DAG("templated", schedule=None):
             sweep_job("tune", job="jobs/{{ params.which }}.yml")
+    with pytest.raises(ValueError, match="give max_concurrent_trials="):
+        with DAG("templated_concurrency", schedule=None):
+            sweep_job("tune", job=SMALL, set={"limits.max_concurrent_trials": "{{ params.n }}"})
+    with DAG("another_override_templated", schedule=None):
+        group = sweep_job("tune", job=SMALL, set={"limits.max_total_trials": "{{ params.n }}"})
+    assert group.children["tune.trial"].max_active_tis_per_dagrun == 3  # the YAML's
     with DAG("templated_with_concurrency", schedule=None):
         group = sweep_job("tune", job="jobs/{{ params.which }}.yml", max_concurrent_trials=2)
     assert group.children["tune.trial"].max_active_tis_per_dagrun == 2

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 
 import pytest
 
 from airflow_mljobs.backends.docker_args import parse_docker_args
 from airflow_mljobs.engine import Engine
-from airflow_mljobs.spec import SubmitError
+from airflow_mljobs.spec import SpecError, SubmitError
 from airflow_mljobs.tracking import tags as T
 from tests.docker.conftest import build_containers_left, job_containers
 from tests.helpers import JOBS
@@ -158,7 +159,7 @@ def test_container_settings_from_resources(docker_engine, engine, project, uniqu
 def test_dangerous_docker_args_are_refused_before_anything_starts(docker_engine, engine, project, unique, args, message):
     path = project(f"command: echo\nenvironment: {{image: python:3.11-slim}}\nresources: {{docker_args: '{args}'}}\ncompute: docker\n")
     name = unique()
-    with pytest.raises(SubmitError, match=message):
+    with pytest.raises(SpecError, match=r"job.yml:3:\d+: error: resources.docker_args: .*" + re.escape(message)):
         engine.submit(engine.load(path), name=name)
     assert job_containers(docker_engine, name) == []
 
@@ -307,7 +308,7 @@ def test_curated_environment_names_resolve_through_the_table(docker_engine, engi
     result, log = run(engine, known, unique())
     assert result.status == "Completed" and "ok " in log
     unknown = project("command: echo\nenvironment: azureml:My-Team-Env:3\ncompute: docker\n", name="u.yml")
-    with pytest.raises(SubmitError, match="add an entry 'My-Team-Env:'"):
+    with pytest.raises(SpecError, match="u.yml:2:14: error: environment: .*add an entry 'My-Team-Env:'"):
         engine.submit(engine.load(unknown), name=unique())
 
 

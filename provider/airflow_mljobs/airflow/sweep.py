@@ -212,26 +212,47 @@ def sweep_job(task_id: str, *, job: str | dict, set: dict | None = None, inputs:
 
 
 def _concurrency_of(job, overrides) -> int:
-    """The YAML's max_concurrent_trials with the overrides applied, read without MLflow (DAG parsing stays
-    cheap); what the DAG file cannot know before it runs (a templated path or override) is a DAG error."""
+    """The YAML's max_concurrent_trials with the overrides known when the DAG is parsed, read without MLflow (DAG
+    parsing stays cheap). A templated job path, or a templated max_concurrent_trials, is a DAG error: the DAG
+    file cannot read it before it runs."""
     from airflow.sdk.definitions._internal.contextmanager import DagContext
 
     from ..spec import load, load_job_dict
 
-    if _templated(job) or _templated(overrides):
-        raise ValueError("sweep_job: the job or its overrides are templates, so max_concurrent_trials cannot be "
-                         "read from the YAML when the DAG is parsed; give max_concurrent_trials=")
-    if isinstance(overrides, str):
-        overrides = None
+    if _templated(job):
+        raise ValueError(f"sweep_job: the job {job!r} is a template, so max_concurrent_trials cannot be read from its "
+                         f"YAML when the DAG is parsed; give max_concurrent_trials=")
+    fixed = _parsed_overrides(overrides)
     if isinstance(job, dict):
-        document = load_job_dict(job, overrides=overrides)
+        document = load_job_dict(job, overrides=fixed)
     else:
         path = Path(job)
         dag = DagContext.get_current()
         if not path.is_absolute() and dag is not None and dag.fileloc:
             path = Path(dag.fileloc).parent / path
-        document = load(path, overrides, expect={"sweep"})
+        document = load(path, fixed, expect={"sweep"})
     return document.model.limits.max_concurrent_trials
+
+
+def _parsed_overrides(overrides) -> dict | list | None:
+    """The overrides whose values the DAG file holds (a template or an XCom is known only when the task runs)."""
+    if isinstance(overrides, (list, tuple)):  # "KEY=VALUE", as on the command line
+        pairs = [(item.partition("=")[0], item.partition("=")[2], item) for item in overrides if isinstance(item, str)]
+    elif isinstance(overrides, dict):
+        pairs = [(key, value, (key, value)) for key, value in overrides.items()]
+    else:
+        return None
+    fixed = []
+    for key, value, item in pairs:
+        if _templated(value):
+            if str(key).rsplit(".", 1)[-1] in ("max_concurrent_trials", "limits"):
+                raise ValueError(f"sweep_job: set['{key}'] is a template, so max_concurrent_trials cannot be read "
+                                 f"when the DAG is parsed; give max_concurrent_trials=")
+            continue
+        fixed.append(item)
+    if not fixed:
+        return None
+    return dict(fixed) if isinstance(overrides, dict) else fixed
 
 
 def _templated(value) -> bool:
