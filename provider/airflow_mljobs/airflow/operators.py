@@ -26,7 +26,7 @@ from airflow.sdk import BaseOperator, ResumableJobMixin, conf
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from .hooks import MlflowHook
-from .links import MlflowRunLink
+from .links import MlflowRunLink, note_run
 
 ENDED = "Ended"  # ended while nobody watched: active until it is collected
 DEFERRAL_GRACE = timedelta(minutes=2)  # Airflow's own deferral timeout, after the trigger's cancel of the job
@@ -93,12 +93,6 @@ class CommandJobOperator(BindingsSurviveJinja, ResumableJobMixin, BaseOperator):
         self._killed = False
 
     @property
-    def mlflow_run(self) -> tuple | None:
-        """(store, experiment id, run id) of this task's job once its run exists: the task's MLflow link."""
-        known = self._result or self._submission
-        return (self.engine.config, known.experiment_id, known.run_id) if known is not None else None
-
-    @property
     def engine(self):
         if self._engine is None:
             self._engine = MlflowHook(self.mlflow_conn_id).get_engine()
@@ -126,6 +120,7 @@ class CommandJobOperator(BindingsSurviveJinja, ResumableJobMixin, BaseOperator):
             document, name=self._name_for(context), tags=airflow_tags(context),
             experiment_name=experiment_for(self.job, self.experiment_name, context),
             log=_LineLogger(self.log), compute_settings=self._compute_settings()))
+        note_run(self, engine.config, self._submission.experiment_id, self._submission.run_id)
         if self._killed:  # killed while the job was being submitted: it must not outlive the task
             self.on_kill()
             raise AirflowException(f"the task was killed while job {self._submission.name} started; it was canceled")
@@ -160,6 +155,7 @@ class CommandJobOperator(BindingsSurviveJinja, ResumableJobMixin, BaseOperator):
         submission = self._submission if self._submission and self._submission.name == external_id["name"] else None
         if submission is None:
             submission = self._submission = engine.attach(external_id["name"])
+            note_run(self, engine.config, submission.experiment_id, submission.run_id)
             self.log.info("reattached to job %s (MLflow run %s)", submission.name, submission.run_id)
         outcome = engine.follow(submission, _LineLogger(self.log))
         self._finish(engine.finalize(submission, outcome, on_finish=self.on_finish))
@@ -239,6 +235,8 @@ class CommandJobOperator(BindingsSurviveJinja, ResumableJobMixin, BaseOperator):
 
     def _finish(self, result) -> None:
         self._result = result
+        if not hasattr(self, "mlflow_run_page"):  # collected, or resumed from the triggerer
+            note_run(self, self.engine.config, result.experiment_id, result.run_id)
         if result.status != "Completed":
             tail = f"\n--- last lines of the log ---\n{result.log_tail}" if result.log_tail else ""
             raise AirflowException(f"job {result.name} {result.status}: {result.reason}{tail}")

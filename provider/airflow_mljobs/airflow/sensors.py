@@ -17,7 +17,7 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 from airflow.sdk.exceptions import AirflowFailException
 
 from .hooks import MlflowHook
-from .links import MlflowRunLink
+from .links import MlflowRunLink, note_run
 
 
 class JobSensor(BaseSensorOperator):
@@ -32,7 +32,6 @@ class JobSensor(BaseSensorOperator):
     template_fields: Sequence[str] = ("job_name",)
     ui_color = "#d5f7e4"
     operator_extra_links = (MlflowRunLink(),)
-    mlflow_run: tuple | None = None  # (store, experiment id, run id) once the job is found: the task's MLflow link
 
     def __init__(self, *, job_name: str, mlflow_conn_id: str = MlflowHook.default_conn_name,
                  deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
@@ -79,7 +78,7 @@ class JobSensor(BaseSensorOperator):
     def _judge(self, job: dict) -> bool | PokeReturnValue:
         from ..tracking.tags import TERMINAL
 
-        self.mlflow_run = (self.engine.config, job["experiment_id"], job["run_id"])
+        note_run(self, self.engine.config, job["experiment_id"], job["run_id"])
         status = job["status"]
         if status not in TERMINAL:
             self.log.info("job %s is %s", self.job_name, status)

@@ -21,7 +21,7 @@ from airflow.sdk import BaseOperator, TaskGroup
 from airflow.sdk.exceptions import AirflowException, AirflowRescheduleException
 
 from .hooks import MlflowHook, task_engine
-from .links import MlflowRunLink
+from .links import MlflowRunLink, note_run
 from .operators import (BindingsSurviveJinja, _LineLogger, airflow_tags, experiment_for, rendered_inputs,
                         rendered_overrides, user_errors_fail)
 
@@ -35,7 +35,6 @@ class _SweepTask(BindingsSurviveJinja, BaseOperator):
     template_fields: Sequence[str] = ("job", "overrides", "inputs", "experiment_name")
     ui_color = "#e4d5f7"
     operator_extra_links = (MlflowRunLink(),)
-    mlflow_run: tuple | None = None  # (store, experiment id, run id): the sweep's parent run, or a trial's run
 
     def __init__(self, *, job: str | dict, overrides: dict | None = None, inputs: dict | None = None,
                  experiment_name: str | None = None, sweep_group: str = "", mlflow_conn_id: str = MlflowHook.default_conn_name,
@@ -78,7 +77,7 @@ class SweepStartOperator(_SweepTask):
         sweep = self._sweep(context, {"tracking_uri": uri, "home": home})
         parent = user_errors_fail(lambda: sweep.open_parent(reuse=True))
         parent_run_id = parent.run_id
-        self.mlflow_run = (sweep.engine.config, parent.experiment_id, parent_run_id)
+        note_run(self, sweep.engine.config, parent.experiment_id, parent_run_id)
         self.log.info("sweep %s: %d trials, %d at a time", sweep.name, sweep.total, sweep.concurrency)
         store = _store_for_trials(sweep.engine.config, home)
         return [{"index": index, "parent_run_id": parent_run_id, **({"store": store} if store else {})}
@@ -121,7 +120,7 @@ class SweepTrialOperator(_SweepTask):
             attempt=len(attempts) + 1 if rerun else max(len(attempts), 1), params=last.params if last else None))
         context["trial_label"] = _label(trial.params)
         self._trial, self._engine = trial, sweep.engine
-        self.mlflow_run = (sweep.engine.config, trial.submission.experiment_id, trial.submission.run_id)
+        note_run(self, sweep.engine.config, trial.submission.experiment_id, trial.submission.run_id)
         while not sweep.watch(trial, history, say, wait=POLL_SECONDS):
             pass
         summary = trial.summary()
@@ -142,7 +141,7 @@ class SweepBestOperator(_SweepTask):
     def execute(self, context) -> dict:
         sweep = self._sweep(context)
         parent = sweep.parent()
-        self.mlflow_run = (sweep.engine.config, parent.experiment_id, parent.run_id)
+        note_run(self, sweep.engine.config, parent.experiment_id, parent.run_id)
         result = sweep.conclude(parent, sweep.recorded_trials(parent.run_id), None, _LineLogger(self.log))
         if result.best is None:
             raise AirflowException(f"sweep {sweep.name} has no trial that completed with '{sweep.metric}'")
