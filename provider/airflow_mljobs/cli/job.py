@@ -217,17 +217,10 @@ def _create_sweep(engine, document, path, overrides, name, experiment_name, stre
         click.echo(runner.name)
         return
     click.echo(f"RunId: {runner.name}")
-    last = [""]
-
-    def progress(line: str) -> None:
-        if line != last[0]:
-            click.echo(f"progress: {line}", err=True)
-            last[0] = line
-
     from ..sweeps import SweepCanceled
 
     try:
-        result = runner.run(write=sys.stdout.write, progress=progress, parent=parent)
+        result = runner.run(write=sys.stdout.write, progress=_progress_line(), parent=parent)
     except KeyboardInterrupt:  # the runner canceled the running trials and recorded the sweep as Canceled
         click.echo("\ninterrupted: the sweep and its running trials were canceled", err=True)
         sys.exit(EXIT_CODES["Canceled"])
@@ -252,11 +245,8 @@ def _is_sweep(engine, name: str) -> bool:
     return run is not None and run.data.tags.get(T.JOB_TYPE) == "sweep"
 
 
-def _stream_sweep(engine, name: str) -> int:
-    """Follow a sweep (started here, elsewhere, or by Airflow) until it ends; Ctrl-C stops following only."""
-    from ..sweeps import follow_sweep
-
-    click.echo(f"RunId: {name}")
+def _progress_line():
+    """A sweep's progress line on stderr, printed when it changes."""
     last = [""]
 
     def progress(line: str) -> None:
@@ -264,8 +254,16 @@ def _stream_sweep(engine, name: str) -> int:
             click.echo(f"progress: {line}", err=True)
             last[0] = line
 
+    return progress
+
+
+def _stream_sweep(engine, name: str) -> int:
+    """Follow a sweep (started here, elsewhere, or by Airflow) until it ends; Ctrl-C stops following only."""
+    from ..sweeps import follow_sweep
+
+    click.echo(f"RunId: {name}")
     try:
-        sweep = follow_sweep(engine, name, sys.stdout.write, progress)
+        sweep = follow_sweep(engine, name, sys.stdout.write, _progress_line())
     except KeyboardInterrupt:
         click.echo(f"\ninterrupted: stopped following; sweep '{name}' goes on (mljobs job cancel -n {name} stops it)",
                    err=True)
