@@ -465,16 +465,17 @@ class Engine:
         record = self.tracker.record(run)
         if run.data.tags.get(T.JOB_TYPE) == "sweep":  # as az ml does: the best trial's files, the sweep's own aside
             best = run.data.tags.get("mljobs.best_trial")
-            if best is None:
-                raise SubmitError(f"sweep '{name}' has no best trial to download")
             written = [record.download(item, destination / "hd-artifacts") for item in record.artifacts()]
+            if best is None:  # no trial completed with the metric: the sweep's own files (its table, its plots)
+                return written
             return written + self.download(best, destination, everything=everything, output_name=output_name)
         top = {a.rsplit("/", 1)[-1] for a in record.artifacts()}
         written = []
         if output_name is not None:
             named = {a.rsplit("/", 1)[-1] for a in record.artifacts("named-outputs")} if "named-outputs" in top else set()
             if output_name not in named:
-                raise SubmitError(f"job '{name}' has no output named '{output_name}'")
+                raise SubmitError(f"job '{name}' ({status}) left no output named '{output_name}'"
+                                  + ("" if status == "Completed" else ": it ended before writing it"))
             written.append(record.download(f"named-outputs/{output_name}", destination / "named-outputs"))
             return written
         for item in sorted(top - {"named-outputs"}):

@@ -108,11 +108,14 @@ def test_median_stopping_cancels_poor_trials_and_the_sweep_goes_on(any_store, pr
     assert result.best["params"] == {"quality": 0.95}
 
 
-def test_a_trial_that_never_logs_the_primary_metric_is_reported(engine, project, unique):
+def test_a_trial_that_never_logs_the_primary_metric_is_reported(engine, project, unique, tmp_path):
     path = sweep_file(project, command="python -c \"import mlflow; mlflow.log_metric('other', 1)\" # ${{search_space.quality}}",
                       total=2)
     lines = []
-    result = SweepRunner(engine, engine.load(path), name=unique("silent")).run(write=lines.append)
+    name = unique("silent")
+    result = SweepRunner(engine, engine.load(path), name=name).run(write=lines.append)
+    engine.download(name, tmp_path / "down")  # no best trial: the sweep's own files all the same
+    assert (tmp_path / "down" / "hd-artifacts" / "sweep" / "trials.csv").is_file()
     text = "".join(lines)
     assert "never logged the primary metric 'score'; it logged: other" in text
     parent = engine.tracker.client.get_run(result.run_id)
