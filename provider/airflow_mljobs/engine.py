@@ -261,10 +261,7 @@ class Engine:
         """Whether the job's processes cannot open the embedded store and need the workspace's tracking server."""
         if not isinstance(job, CommandJob):
             return False
-        try:
-            return get_backend(computes.backend_name(computes.resolve(job.compute, self.home))).isolated
-        except SubmitError:  # an unknown compute: the preflight check says where
-            return False
+        return get_backend(computes.backend_name(computes.resolve(job.compute, self.home))).isolated
 
     def find(self, name: str):
         """The run of the job called `name`, or None: is the name taken? Every job of the embedded store has its

@@ -280,18 +280,15 @@ class CommandJobOperator(BindingsSurviveJinja, ResumableJobMixin, BaseOperator):
         error, never a job to attach to or collect."""
         try_number = context["ti"].try_number
         base = self._base_name(context)
-        for name in self._names_of_earlier_tries(context):
+        this_try = base if try_number <= 1 else f"{base}-try{try_number}"
+        for name in dict.fromkeys([*self._names_of_earlier_tries(context), this_try]):  # each looked up once
             run = self.engine.find(name)
             if run is None:
                 continue
             self._own(run, name, context)
             if self.durable and _status_of(run) not in _tags().TERMINAL:
                 return name
-        name = base if try_number <= 1 else f"{base}-try{try_number}"
-        run = self.engine.find(name)
-        if run is not None:
-            self._own(run, name, context)
-        return name
+        return this_try
 
     def _completed_earlier(self, context) -> str | None:
         """The name of an earlier try's job that completed, so that a retry never runs it twice.
@@ -317,12 +314,11 @@ class CommandJobOperator(BindingsSurviveJinja, ResumableJobMixin, BaseOperator):
 
 
 def _belongs_to(run, context) -> bool:
-    """Whether the job `run` was started by this task instance (any of its tries)."""
-    tags = run.data.tags
-    ti = context["ti"]
-    return (tags.get("mljobs.airflow.dag_id") == ti.dag_id and tags.get("mljobs.airflow.run_id") == context["run_id"]
-            and tags.get("mljobs.airflow.task_id") == ti.task_id
-            and tags.get("mljobs.airflow.map_index", "-1") == str(getattr(ti, "map_index", -1)))
+    """Whether the job `run` was started by this task instance (any of its tries): its Airflow tags are ours."""
+    def identity(tags: dict) -> dict:
+        return {k: v for k, v in tags.items() if k.startswith("mljobs.airflow.") and k != "mljobs.airflow.try_number"}
+
+    return identity(run.data.tags) == identity(airflow_tags(context))
 
 
 def _tags():
