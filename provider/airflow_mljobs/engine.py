@@ -25,7 +25,7 @@ from typing import Callable
 from . import compute as computes
 from .backends import Handle, Outcome, get_backend
 from .naming import check_name, generate_name
-from .plan import ExecutionPlan, Mount, build_plan
+from .plan import ExecutionPlan, Mount, build_plan, with_run
 from .spec import Document, NotRunnable, SubmitError, load, load_job_dict
 from .spec.dump import dump_yaml
 from .spec.model import CommandJob
@@ -177,40 +177,55 @@ class Engine:
         job_dir = self.job_dir(name)
         staged = prepare_job_folder(draft, job_dir, self.home / "cache", links=backend.links_inputs,
                                     fetch_mlflow=lambda uri, dst: self.tracker.download_uri(uri, dst))
-        with ThreadPoolExecutor(max_workers=1) as pool:  # the run is created while the image is checked (or built)
+        # The run is created while the backend prepares (an image checked or built, a container created): the
+        # backend asks for the run's identity only when it starts the job's processes.
+        with ThreadPoolExecutor(max_workers=2) as pool:
             creating = pool.submit(self.tracker.create_job_run, draft.experiment_name, name,
                                    self._run_tags(document, draft, tags), parent_run_id)
+            starting, failure = None, None
             try:
                 ready, uri = self._ready(backend, draft, job_dir, job.base_dir, log or (lambda text: None))
-                failure = None
+                plan = self._final_plan(document, name, backend, staged, tags, uri)
+                plan = dataclasses.replace(plan, image=ready.image, environment=ready.environment)
+                starting = pool.submit(backend.submit, plan, job_dir, lambda: self._run_identity(creating, plan, job_dir))
             except BaseException as exc:  # recorded on the run below; an interrupt (Ctrl-C) too
-                ready, uri, failure = None, None, exc
+                failure = exc
             try:
                 record = creating.result()
-            except Exception:
+            except BaseException:  # no run (the backend then removes what it made), or an interrupt
                 import shutil
 
+                if starting is not None:
+                    with contextlib.suppress(Exception):
+                        handle = starting.result()
+                        handle.cancel("interrupted")
+                        handle.release("Canceled")
                 shutil.rmtree(job_dir, ignore_errors=True)
                 raise
-        notes = [staged.snapshot.describe(), *backend.notes(draft)]
-        params = {**{f"inputs.{i.name}": i.value for i in draft.inputs if i.kind == "literal"}, **(params or {})}
-        job_yaml = dump_yaml(document.data)
-        try:
-            if failure is not None:
-                raise failure
-            plan = self._final_plan(document, name, record, backend, staged, tags, uri)
-            plan = dataclasses.replace(plan, image=ready.image, environment=ready.environment)
-            (job_dir / "plan.json").write_text(json.dumps(plan.to_dict(), indent=1))
-            handle = self._start(backend, plan, job_dir, record, params, job_yaml)
-        except BaseException as exc:
-            reason = self._never_started(record, job_dir, job_yaml, params, exc)
-            if not isinstance(exc, Exception):  # an interrupt goes on up
-                raise
-            raise SubmitError(f"job '{name}' failed before it started: {reason}") from None
+            notes = [staged.snapshot.describe(), *backend.notes(draft)]
+            params = {**{f"inputs.{i.name}": i.value for i in draft.inputs if i.kind == "literal"}, **(params or {})}
+            job_yaml = dump_yaml(document.data)
+            try:
+                if failure is not None:
+                    raise failure
+                handle = self._started(starting, record, params, job_yaml)
+            except BaseException as exc:
+                reason = self._never_started(record, job_dir, job_yaml, params, exc)
+                if not isinstance(exc, Exception):  # an interrupt goes on up
+                    raise
+                raise SubmitError(f"job '{name}' failed before it started: {reason}") from None
         submission = Submission(name, record.run_id, record.experiment_id, job_dir, handle, plan.timeout,
                                 time.time(), notes=notes, artifact_uri=record.artifact_uri)
         self._save(submission)
         return submission
+
+    @staticmethod
+    def _run_identity(creating, plan: ExecutionPlan, job_dir: Path) -> dict[str, str]:
+        """The run's identity for the job's processes, once the run exists; the plan is saved with it."""
+        record = creating.result()
+        identity = {"MLFLOW_RUN_ID": record.run_id, "MLFLOW_EXPERIMENT_ID": record.experiment_id}
+        (job_dir / "plan.json").write_text(json.dumps(with_run(plan, identity).to_dict(), indent=1))
+        return identity
 
     @staticmethod
     def _never_started(record, job_dir: Path, job_yaml: str, params: dict, exc: BaseException) -> str:
@@ -239,23 +254,22 @@ class Engine:
         return ready, uri
 
     @staticmethod
-    def _start(backend, plan: ExecutionPlan, job_dir: Path, record, params: dict, job_yaml: str):
-        """Start the job while its YAML, Running status and parameters are written: starting a container is an
-        engine round trip of ~0.1 s, the writes a few ms. A job whose status cannot be written is stopped."""
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            starting = pool.submit(backend.submit, plan, job_dir)
+    def _started(starting, record, params: dict, job_yaml: str):
+        """The job's handle, once its YAML, Running status and parameters are written while it starts (starting
+        a container is an engine round trip of ~0.1 s, the writes a few ms). A job whose status cannot be
+        written is stopped."""
+        try:
+            record.log_text(job_yaml, "job.yml")
+            record.set_status("Running", params=params)
+        except BaseException as exc:  # an interrupt too: nothing is left running
             try:
-                record.log_text(job_yaml, "job.yml")
-                record.set_status("Running", params=params)
-            except BaseException as exc:  # an interrupt too: nothing is left running
-                try:
-                    handle = starting.result()
-                    handle.cancel("its status could not be recorded" if isinstance(exc, Exception) else "interrupted")
-                    handle.release("Canceled")
-                except Exception:  # it did not start either: the first error is the one to report
-                    pass
-                raise
-            return starting.result()
+                handle = starting.result()
+                handle.cancel("its status could not be recorded" if isinstance(exc, Exception) else "interrupted")
+                handle.release("Canceled")
+            except Exception:  # it did not start either: the first error is the one to report
+                pass
+            raise
+        return starting.result()
 
     def _runs_in_containers(self, job) -> bool:
         """Whether the job's processes cannot open the embedded store and need the workspace's tracking server."""
@@ -272,14 +286,15 @@ class Engine:
             return None
         return tracker.find_job(name)
 
-    def _final_plan(self, document, name, record, backend, staged, tags, uri: str) -> ExecutionPlan:
-        """The plan with the run's identity in every rank's environment, and what the backend must mount."""
+    def _final_plan(self, document, name, backend, staged, tags, uri: str) -> ExecutionPlan:
+        """The plan with the tracking store in every rank's environment (the run's identity joins it when the
+        run exists: `with_run`), and what the backend must mount."""
         mounts = list(staged.mounts)
         if backend.isolated and self.config.embedded:
             # artifacts are written straight into the artifact root, seen at the same path
             root = str(self.home / "artifacts")
             mounts.append(Mount(root, root, read_only=False))
-        env = {"MLFLOW_TRACKING_URI": uri, "MLFLOW_RUN_ID": record.run_id, "MLFLOW_EXPERIMENT_ID": record.experiment_id}
+        env = {"MLFLOW_TRACKING_URI": uri}
         if backend.isolated:  # a local job inherits the submitter's environment; a container gets its opt-outs
             env.update({k: os.environ[k] for k in TELEMETRY_OPT_OUTS if k in os.environ})
         plan = self.plan(document, name=name, tracking_env=env)

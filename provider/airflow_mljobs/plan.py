@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import posixpath
 import shlex
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from .spec import RenderError, SubmitError, render
@@ -136,6 +136,13 @@ def build_plan(
         distribution=trial.distribution.type if trial.distribution else None,
         nodes=nodes,
     )
+
+
+def with_run(plan: ExecutionPlan, run_env: dict[str, str]) -> ExecutionPlan:
+    """The plan with the job's MLflow run in every rank's environment, where the job's own variables do not
+    set it. The run is created while the backend prepares, so its identity joins the plan last."""
+    processes = tuple(replace(p, env={**run_env, **p.env}) for p in plan.processes)
+    return replace(plan, processes=processes)
 
 
 def _is_local(code: str) -> bool:

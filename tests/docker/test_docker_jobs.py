@@ -91,6 +91,22 @@ def test_first_lines_are_never_lost_and_outputs_belong_to_the_user(docker_engine
     assert record.artifacts("named-outputs/out") == ["named-outputs/out/x.txt"]
 
 
+@pytest.mark.parametrize("compute", ["docker", "local"])
+def test_the_run_reaches_the_command_unless_the_job_sets_it_itself(docker_engine, engine, project, unique, compute):
+    """A container is created while the job's run is created, and learns the run as it starts; a variable the
+    job sets itself wins over the engine's, as on Azure ML, on both backends."""
+    path = project(f"""
+        command: echo "run=$MLFLOW_RUN_ID experiment=$MLFLOW_EXPERIMENT_ID uri=$MLFLOW_TRACKING_URI"
+        environment: {{image: python:3.11-slim}}
+        environment_variables: {{MLFLOW_EXPERIMENT_ID: "mine"}}
+        compute: {compute}
+    """)
+    result, log = run(engine, path, unique())
+    assert result.status == "Completed", log
+    assert f"run={result.run_id} experiment=mine uri=" in log
+    assert result.run_id in (engine.job_dir(result.name) / "plan.json").read_text()
+
+
 def test_the_users_telemetry_opt_out_follows_the_job_into_its_container(docker_engine, engine, project, unique,
                                                                           monkeypatch):
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")

@@ -92,7 +92,10 @@ class DockerBackend:
         parse_docker_args(plan.resources.docker_args)  # refuse bad flags before anything starts
         return dataclasses.replace(plan, image=image, environment=env)
 
-    def submit(self, plan: ExecutionPlan, job_dir: Path) -> "DockerHandle":
+    def submit(self, plan: ExecutionPlan, job_dir: Path, run_identity=None) -> "DockerHandle":
+        """Create the containers, then start them once `run_identity()` gives the job's MLflow run (created
+        meanwhile, it reaches each container's shell through a file in the job folder: a container's environment
+        is fixed when it is created)."""
         from docker.errors import APIError
         from docker.types import Mount
 
@@ -110,19 +113,22 @@ class DockerBackend:
             for process in plan.processes:
                 name = container_name(plan.name, process.rank, len(plan.processes))
                 container_id = _create(
-                    self.client, plan.image, ["sh", "-c", _SHELL, process.command], name=name,
+                    self.client, plan.image, ["sh", "-c", _SHELL, process.command, f"{plan.root}/{RUN_ENV}"], name=name,
                     environment={"HOME": "/tmp", **extra_env, **process.env},
                     working_dir=f"{plan.root}/{plan.workdir}", user=f"{os.getuid()}:{os.getgid()}",
                     mounts=mounts, network_mode="host", labels={**labels, "mljobs.rank": str(process.rank)},
                     privileged=False, detach=True, **settings,
                 )
                 containers.append(Container(process.rank, container_id, name, process.log))
+            _write_run_env(job_dir / RUN_ENV, run_identity() if run_identity else {})
             for item in containers:  # created first, started after: logs are kept from creation on
                 self.client.api.start(item.id)
-        except APIError as exc:
+        except BaseException as exc:  # refused, no run to start them in, or interrupted: none is left behind
             for item in containers:
                 _remove(self.client, item.id)
-            raise SubmitError(f"the Docker engine refused the job: {exc.explanation or exc}") from None
+            if isinstance(exc, APIError):
+                raise SubmitError(f"the Docker engine refused the job: {exc.explanation or exc}") from None
+            raise
         return DockerHandle(str(job_dir), containers, time.time(), self.docker_url, _client=self.client, _started=True)
 
     def attach(self, data: dict) -> "DockerHandle":
@@ -160,8 +166,19 @@ def _wants_gpu(plan: ExecutionPlan, setting) -> bool:
 
 
 # The command runs under bash when the image has it (as Azure ML runs it), else under sh, with stderr merged
-# into stdout as the local backend's log file has them: in the order they were written.
-_SHELL = 'exec 2>&1; if command -v bash >/dev/null 2>&1; then exec bash -c "$0"; else exec sh -c "$0"; fi'
+# into stdout as the local backend's log file has them: in the order they were written. The job's run ($1,
+# written as its containers start) comes first.
+_SHELL = ('[ -r "$1" ] && . "$1"; exec 2>&1; '
+          'if command -v bash >/dev/null 2>&1; then exec bash -c "$0"; else exec sh -c "$0"; fi')
+RUN_ENV = "run.env"
+
+
+def _write_run_env(path: Path, run_env: dict[str, str]) -> None:
+    """Shell lines that export the run's variables, each unless the job's own `environment_variables` set it."""
+    import shlex
+
+    path.write_text("".join(f'[ -n "${{{key}+set}}" ] || export {key}={shlex.quote(value)}\n'
+                            for key, value in run_env.items()))
 
 
 def _create(client, image: str, command: list[str], **kwargs) -> str:

@@ -45,7 +45,8 @@ class LocalBackend:
                     f"this machine's software; use compute docker to run in the image"]
         return []
 
-    def submit(self, plan: ExecutionPlan, job_dir: Path) -> "LocalHandle":
+    def submit(self, plan: ExecutionPlan, job_dir: Path, run_identity=None) -> "LocalHandle":
+        run_env = run_identity() if run_identity else {}  # a process starts in a few ms: nothing to make before
         shell = shutil.which("bash") or "/bin/sh"
         ranks = []
         started = []
@@ -56,7 +57,8 @@ class LocalBackend:
                 with open(job_dir / process.log, "ab") as log:
                     child = subprocess.Popen(
                         [shell, "-c", _WRAPPER, "mljobs", process.command, str(exit_file)],
-                        cwd=job_dir / plan.workdir, env=_environment(process.env), stdin=subprocess.DEVNULL,
+                        cwd=job_dir / plan.workdir, env=_environment({**run_env, **process.env}),
+                        stdin=subprocess.DEVNULL,
                         stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                     )
                 started.append(child)

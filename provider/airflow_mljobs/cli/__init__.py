@@ -17,6 +17,19 @@ def main() -> None:
     import logging
 
     logging.getLogger("mlflow").setLevel(logging.WARNING)  # store set-up chatter is not the user's concern
+    _exit_without_final_collection()
+
+
+def _exit_without_final_collection() -> None:
+    """A command that opened the store has MLflow, pandas and SQLAlchemy loaded, and the interpreter's last
+    garbage collection over them takes ~0.3-0.5 s of a 2 s command. Nothing in them needs finalizing (files
+    are flushed and the store's writes committed), so once every other exit handler has run, their objects
+    are frozen out of that collection. Registered first, the handler runs last."""
+    import atexit
+    import gc
+
+    atexit.unregister(gc.freeze)
+    atexit.register(gc.freeze)
 
 
 main.add_command(job)
