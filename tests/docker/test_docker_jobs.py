@@ -107,6 +107,30 @@ def test_the_run_reaches_the_command_unless_the_job_sets_it_itself(docker_engine
     assert result.run_id in (engine.job_dir(result.name) / "plan.json").read_text()
 
 
+def test_an_image_removed_after_a_job_used_it_is_looked_for_again(docker_engine, engine, project, unique):
+    """A process checks an image once; a later job's container that cannot be created for want of it pulls it
+    again, as `docker run` does (here from a registry on loopback that is not there: a clear error)."""
+    tag = f"127.0.0.1:1/{unique('gone')}:1"
+    docker_engine.images.get("python:3.11-slim").tag(tag)
+    path = project(f"""
+        command: echo ok
+        environment: {{image: "{tag}"}}
+        compute: docker
+    """)
+    try:
+        result, log = run(engine, path, unique())
+        assert result.status == "Completed", log
+        docker_engine.images.remove(tag)
+        name = unique()
+        with pytest.raises(SubmitError, match=f"image {re.escape(tag)} is not on this Docker engine and cannot be pulled"):
+            run(engine, path, name)
+        assert job_containers(docker_engine, name) == []
+        assert "pulling" in (engine.job_dir(name) / "user_logs" / "image_build.txt").read_text()
+    finally:
+        if any(tag in image.tags for image in docker_engine.images.list()):
+            docker_engine.images.remove(tag)
+
+
 def test_the_users_telemetry_opt_out_follows_the_job_into_its_container(docker_engine, engine, project, unique,
                                                                           monkeypatch):
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")

@@ -79,6 +79,8 @@ def test_the_embedded_store_is_in_write_ahead_log_mode(engine, project, unique, 
     with sqlite3.connect(workspace / "mlflow.db") as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert [m.value for m in engine.tracker.client.get_metric_history(result.run_id, "m")] == list(range(20))
+    with engine.tracker.client._tracking_client.store.engine.connect() as connection:  # the engine's own writes
+        assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL: synced at checkpoints
 
 
 def test_git_provenance(engine, project, unique, tmp_path):

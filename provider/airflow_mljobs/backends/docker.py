@@ -113,7 +113,8 @@ class DockerBackend:
             for process in plan.processes:
                 name = container_name(plan.name, process.rank, len(plan.processes))
                 container_id = _create(
-                    self.client, plan.image, ["sh", "-c", _SHELL, process.command, f"{plan.root}/{RUN_ENV}"], name=name,
+                    self.client, plan.image, ["sh", "-c", _SHELL, process.command, f"{plan.root}/{RUN_ENV}"],
+                    lambda text: _append(job_dir / "user_logs" / "image_build.txt", text), name=name,
                     environment={"HOME": "/tmp", **extra_env, **process.env},
                     working_dir=f"{plan.root}/{plan.workdir}", user=f"{os.getuid()}:{os.getgid()}",
                     mounts=mounts, network_mode="host", labels={**labels, "mljobs.rank": str(process.rank)},
@@ -181,14 +182,25 @@ def _write_run_env(path: Path, run_env: dict[str, str]) -> None:
                             for key, value in run_env.items()))
 
 
-def _create(client, image: str, command: list[str], **kwargs) -> str:
+def _create(client, image: str, command: list[str], log: Callable[[str], None], **kwargs) -> str:
     """Create a container from the SDK's `containers.create` arguments and return its id. The SDK's own
     `create` inspects the new container to return an object, an engine round trip the job has no use for."""
+    from docker.errors import ImageNotFound
     from docker.models.containers import _create_container_args
 
-    created = client.api.create_container(**_create_container_args(
-        {**kwargs, "image": image, "command": command, "version": client.api._version}))
-    return created["Id"]
+    from .images import pull_again
+
+    arguments = _create_container_args({**kwargs, "image": image, "command": command, "version": client.api._version})
+    try:
+        return client.api.create_container(**arguments)["Id"]
+    except ImageNotFound:  # removed since this process last saw it
+        pull_again(client, image, log)
+        return client.api.create_container(**arguments)["Id"]
+
+
+def _append(path: Path, text: str) -> None:
+    with open(path, "a") as out:
+        out.write(text)
 
 
 def _remove(client, container_id: str) -> None:

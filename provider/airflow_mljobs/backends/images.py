@@ -36,6 +36,8 @@ def image_for(client, env: Environment | None, base_dir: Path, cache: Path, log:
                           "(environment: {image: python:3.11-slim})")
     if env.build is not None:
         return _build_context(client, _within(env, base_dir, env.build.path), env.build.dockerfile_path, log)
+    if env.conda_file is None and (client.api.base_url, env.image) in _SEEN:
+        return env.image
     base = _ensure_image(client, env.image, log)
     if env.conda_file is None:
         return env.image
@@ -137,18 +139,32 @@ def _run_build(client, log: Log, **kwargs) -> None:
         raise SubmitError(f"the image build failed: {exc}\n{detail}") from None
 
 
+# The images this process found on an engine (its URL, the image's name): a later job of the process need not
+# ask again (an engine round trip of a few ms before its container can be created). One removed since then is
+# pulled again when its container cannot be created (`pull_again`).
+_SEEN: set[tuple[str, str]] = set()
+
+
 def _ensure_image(client, name: str, log: Log):
     from docker.errors import APIError, ImageNotFound
 
     try:
-        return client.images.get(name)
+        image = client.images.get(name)
     except ImageNotFound:
-        pass
-    log(f"pulling {name}\n")
-    try:
-        return client.images.pull(name)
-    except APIError as exc:
-        raise SubmitError(f"image {name} is not on this Docker engine and cannot be pulled: {exc.explanation or exc}") from None
+        log(f"pulling {name}\n")
+        try:
+            image = client.images.pull(name)
+        except APIError as exc:
+            raise SubmitError(f"image {name} is not on this Docker engine and cannot be pulled: "
+                              f"{exc.explanation or exc}") from None
+    _SEEN.add((client.api.base_url, name))
+    return image
+
+
+def pull_again(client, name: str, log: Log) -> None:
+    """The image `name` was found by this process and removed since: look for it, or pull it, again."""
+    _SEEN.discard((client.api.base_url, name))
+    _ensure_image(client, name, log)
 
 
 def _exists(client, tag: str) -> bool:

@@ -61,6 +61,7 @@ class Tracker:
             raise SubmitError(f"cannot open the MLflow tracking store {config.tracking_uri}: {_first_line(exc)}") from None
         if self.uri.startswith("sqlite:///"):
             _write_ahead_log(Path(self.uri[len("sqlite:///"):]))
+            _sync_at_checkpoints(self.client)
 
     @property
     def served(self) -> bool:
@@ -255,6 +256,19 @@ def _write_ahead_log(database: Path) -> None:
         connection.close()
     except sqlite3.Error:  # busy or read-only: the store works as it is
         pass
+
+
+def _sync_at_checkpoints(client) -> None:
+    """Let this process's connections to the SQLite store sync its write-ahead log at checkpoints rather than at
+    every commit (`synchronous=NORMAL`): a write costs ~0.6 ms less, four to six times a job. The store stays
+    consistent whatever happens; only a power loss of the machine can undo its last commits."""
+    from sqlalchemy import event
+
+    engine = getattr(getattr(getattr(client, "_tracking_client", None), "store", None), "engine", None)
+    if engine is None:  # another MLflow's layout: the store keeps SQLite's default
+        return
+    event.listen(engine, "connect", lambda connection, _: connection.execute("PRAGMA synchronous=NORMAL"))
+    engine.dispose()  # the connection that checked the schema reconnects with it
 
 
 def _first_line(exc: BaseException) -> str:

@@ -40,7 +40,7 @@ def server_url(config: TrackingConfig) -> str:
     with lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         state = _read(state_file)
-        if state and (_key(state) in _ANSWERED and _same_process(state) or _healthy(state)):
+        if state and _alive(state):
             return state["url"]
         state = _start(config)  # healthy once it returns, so answered
         state_file.write_text(json.dumps(state))
@@ -68,7 +68,7 @@ def stop_server(home: Path) -> bool:
 
 def server_status(home: Path) -> dict | None:
     state = _read(home / "tracking-server.json")
-    return state if state and _healthy(state) else None
+    return state if state and _alive(state) else None
 
 
 def _start(config: TrackingConfig) -> dict:
@@ -108,6 +108,11 @@ _ANSWERED: set[tuple] = set()
 
 def _key(state: dict) -> tuple:
     return state["pid"], state["create_time"], state["url"]
+
+
+def _alive(state: dict) -> bool:
+    """The server answers: it did in this process and the same process still runs, or it answers now."""
+    return _key(state) in _ANSWERED and _same_process(state) or _healthy(state)
 
 
 def _healthy(state: dict) -> bool:
