@@ -26,6 +26,7 @@ from typing import Callable
 from .backends.base import cancel_reason, mark_canceled
 from .engine import Engine, JobResult, Submission, describe
 from .naming import check_name, generate_name
+from .processes import is_running, start_time
 from .spec import Document, NotRunnable, SubmitError, load_job_dict
 from .spec.bindings import render_only
 from .spec.dump import dump_yaml
@@ -432,20 +433,15 @@ def _sweep_run(engine: Engine, name: str):
 
 
 def _note_runner(folder) -> None:
-    import psutil
-
-    me = psutil.Process()
-    (folder / RUNNER_FILE).write_text(json.dumps({"pid": me.pid, "create_time": me.create_time()}))
+    (folder / RUNNER_FILE).write_text(json.dumps({"pid": os.getpid(), "create_time": start_time(os.getpid())}))
 
 
 def _runner(folder) -> int | None:
     """The pid of the process that runs the sweep, while it lives."""
-    import psutil
-
     try:
         noted = json.loads((folder / RUNNER_FILE).read_text())
-        alive = abs(psutil.Process(noted["pid"]).create_time() - noted["create_time"]) < 0.5
-    except (OSError, ValueError, KeyError, psutil.Error):
+        alive = is_running(noted["pid"], noted["create_time"])
+    except (OSError, ValueError, KeyError, TypeError):
         return None
     return noted["pid"] if alive and noted["pid"] != os.getpid() else None
 

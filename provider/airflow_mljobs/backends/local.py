@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ..plan import ExecutionPlan
+from ..processes import is_running, start_time
 from .base import LogChunk, Outcome, cancel_reason, mark_canceled
 from .logs import read_available
 
@@ -62,7 +63,7 @@ class LocalBackend:
                         stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                     )
                 started.append(child)
-                ranks.append(Rank(process.rank, child.pid, _create_time(child.pid), process.log, str(exit_file)))
+                ranks.append(Rank(process.rank, child.pid, start_time(child.pid), process.log, str(exit_file)))
         except OSError as exc:
             for child in started:
                 _kill_group(child.pid, signal.SIGKILL)
@@ -226,21 +227,11 @@ def _environment(env: dict[str, str]) -> dict[str, str]:
     return {**base, **env}
 
 
-def _create_time(pid: int) -> float | None:
-    import psutil
-
-    try:
-        return psutil.Process(pid).create_time()
-    except psutil.Error:
-        return None
-
-
 def _same_process(rank: Rank) -> bool:
     """True while `rank.pid` is still the process we started (pids are reused)."""
     if rank.create_time is None:
         return _group_alive(rank.pid)
-    created = _create_time(rank.pid)
-    return created is not None and abs(created - rank.create_time) < 0.5
+    return is_running(rank.pid, rank.create_time)
 
 
 def _reap(pid: int) -> None:

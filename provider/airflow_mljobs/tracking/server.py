@@ -18,6 +18,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from ..processes import is_running, start_time
 from ..spec import SubmitError
 from .store import TrackingConfig
 
@@ -85,9 +86,7 @@ def _start(config: TrackingConfig) -> dict:
         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         env={**os.environ, **SERVER_SETTINGS},
     )
-    import psutil
-
-    state = {"pid": process.pid, "create_time": psutil.Process(process.pid).create_time(),
+    state = {"pid": process.pid, "create_time": start_time(process.pid),
              "url": f"http://127.0.0.1:{port}"}
     deadline = time.time() + START_SECONDS
     while time.time() < deadline:
@@ -129,12 +128,7 @@ def _healthy(state: dict) -> bool:
 
 
 def _same_process(state: dict) -> bool:
-    import psutil
-
-    try:
-        return abs(psutil.Process(state["pid"]).create_time() - state["create_time"]) < 0.5
-    except psutil.Error:
-        return False
+    return is_running(state["pid"], state["create_time"])
 
 
 def _read(path: Path) -> dict | None:
