@@ -229,11 +229,11 @@ class Sweep:
             trial.token = chunk.token
         if outcome is None and self.policy is None:  # nothing acts on a running trial's metric: read it at the end
             return False
-        values = self.metric_values(trial.submission.run_id)
-        grew = len(values) > len(trial.values)
-        trial.values = values
-        if outcome is None and self.policy is not None and grew:
-            stop = self.policy.should_stop(TrialRecord(trial.index, trial.params, "Running", values), history())
+        if outcome is None:
+            values = self.metric_values(trial.submission.run_id)
+            grew = len(values) > len(trial.values)
+            trial.values = values
+            stop = grew and self.policy.should_stop(TrialRecord(trial.index, trial.params, "Running", values), history())
             if stop:
                 trial.stop_reason = stop
                 say(f"[trial {trial.index}] stopped: {stop}\n")
@@ -241,6 +241,9 @@ class Sweep:
         if outcome is None:
             return False
         trial.result = self.engine.finalize(trial.submission, outcome)
+        # the final values; a trial whose run holds no value of the metric has none to read
+        values = trial.values = (self.metric_values(trial.submission.run_id) if self.metric in trial.result.metrics
+                                 else ())
         if trial.stop_reason:
             done = trial.submission
             JobRecord(self.engine.tracker, done.run_id, done.experiment_id, done.name).set_tags({STOP_TAG: trial.stop_reason})
@@ -270,7 +273,11 @@ class Sweep:
         tags = run.data.tags
         return TrialSummary(int(tags[TRIAL_TAG]), tags[T.JOB_NAME], run.info.run_id,
                             json.loads(tags.get(PARAMS_TAG, "{}")), tags.get(T.STATUS, "Running"),
-                            self.metric_values(run.info.run_id), tags.get(STOP_TAG))
+                            self._values_of(run), tags.get(STOP_TAG))
+
+    def _values_of(self, run) -> tuple:
+        """The run's values of the primary metric; a run whose latest metrics lack it has none to read."""
+        return self.metric_values(run.info.run_id) if self.metric in run.data.metrics else ()
 
     # -- the end ------------------------------------------------------------------------------------------------
     def best(self, trials: list[TrialSummary]) -> TrialSummary | None:

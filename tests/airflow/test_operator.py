@@ -43,6 +43,19 @@ def test_failing_job_fails_the_task_with_the_log_tail(test_airflow):
     assert [r.data.tags[T.STATUS] for r in runs] == ["Failed"]
 
 
+def test_an_exit_code_in_skip_on_exit_code_skips_the_task_and_another_fails_it(test_airflow):
+    import sqlite3
+
+    result = test_airflow.dags_test("mljobs_skip")
+    assert result.returncode != 0  # `broken` failed
+    db = sqlite3.connect(test_airflow.root / "airflow" / "airflow.db")
+    states = dict(db.execute("select task_id, state from task_instance where dag_id = 'mljobs_skip'").fetchall())
+    assert states == {"nothing_new": "skipped", "broken": "failed"}
+    runs = [r for r in _runs(test_airflow.engine(), "airflow-tests") if r.data.tags.get("mljobs.airflow.dag_id") == "mljobs_skip"]
+    codes = {r.data.tags["mljobs.airflow.task_id"]: (r.data.tags[T.STATUS], r.data.tags[T.EXIT_CODE]) for r in runs}
+    assert codes == {"nothing_new": ("Failed", "99"), "broken": ("Failed", "3")}  # the record says what ran
+
+
 def test_task_timeout_kills_the_job_through_on_kill(test_airflow):
     started = time.time()
     result = test_airflow.dags_test("mljobs_timeout")

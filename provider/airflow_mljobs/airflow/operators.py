@@ -20,10 +20,10 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Container, Sequence
 
 from airflow.sdk import BaseOperator, ResumableJobMixin, conf
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
 
 from .hooks import MlflowHook
 from .links import MlflowRunLink, note_run
@@ -59,6 +59,8 @@ class CommandJobOperator(BindingsSurviveJinja, ResumableJobMixin, BaseOperator):
         on_finish: `delete` (default), `delete_on_success` or `keep` the job's containers after it ends.
         durable: store the job's identity so that a retry after a crash reattaches (default True).
         docker_conn_id: an Airflow docker connection naming the Docker engine to run container jobs on.
+        skip_on_exit_code: exit code(s) of the command that skip the task instead of failing it (the job's
+            record stays Failed, with its exit code), as DockerOperator and KubernetesPodOperator have it.
     """
 
     template_fields: Sequence[str] = ("job", "overrides", "inputs", "compute", "job_name", "experiment_name")
@@ -72,7 +74,8 @@ class CommandJobOperator(BindingsSurviveJinja, ResumableJobMixin, BaseOperator):
                  mlflow_conn_id: str = MlflowHook.default_conn_name,
                  deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
                  poll_interval: float = 5.0, on_finish: str = "delete", durable: bool = True,
-                 docker_conn_id: str | None = None, **kwargs: Any) -> None:
+                 docker_conn_id: str | None = None, skip_on_exit_code: int | Container[int] | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(durable=durable, **kwargs)
         if on_finish not in ("delete", "delete_on_success", "keep"):
             raise ValueError(f"on_finish={on_finish!r} is not delete, delete_on_success or keep")
@@ -87,6 +90,8 @@ class CommandJobOperator(BindingsSurviveJinja, ResumableJobMixin, BaseOperator):
         self.poll_interval = poll_interval
         self.on_finish = on_finish
         self.docker_conn_id = docker_conn_id
+        self.skip_on_exit_code = ((skip_on_exit_code,) if isinstance(skip_on_exit_code, int)
+                                  else tuple(skip_on_exit_code or ()))
         self._submission = None
         self._result = None
         self._engine = None
@@ -237,6 +242,9 @@ class CommandJobOperator(BindingsSurviveJinja, ResumableJobMixin, BaseOperator):
         self._result = result
         if not hasattr(self, "mlflow_run_page"):  # collected, or resumed from the triggerer
             note_run(self, self.engine.config, result.experiment_id, result.run_id)
+        if result.status == "Failed" and result.exit_code in self.skip_on_exit_code:
+            raise AirflowSkipException(f"job {result.name} exited with code {result.exit_code}, which "
+                                       f"skip_on_exit_code makes a skip")
         if result.status != "Completed":
             tail = f"\n--- last lines of the log ---\n{result.log_tail}" if result.log_tail else ""
             raise AirflowException(f"job {result.name} {result.status}: {result.reason}{tail}")

@@ -17,6 +17,12 @@ with DAG(dag_id="mljobs_failing", schedule=None, catchup=False):
         job={"command": "echo working; echo 'final words before dying' >&2; exit 5", "experiment_name": "airflow-tests"},
     )
 
+with DAG(dag_id="mljobs_skip", schedule=None, catchup=False):
+    CommandJobOperator(task_id="nothing_new", skip_on_exit_code=99,
+                       job={"command": "echo no new data; exit 99", "experiment_name": "airflow-tests"})
+    CommandJobOperator(task_id="broken", skip_on_exit_code=[99, 100],
+                       job={"command": "exit 3", "experiment_name": "airflow-tests"})
+
 with DAG(dag_id="mljobs_timeout", schedule=None, catchup=False):
     CommandJobOperator(
         task_id="sleepy",
