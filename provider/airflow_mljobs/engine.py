@@ -1,7 +1,8 @@
 """Submit, follow, cancel, finalize and find jobs: the one code path the CLI and Airflow both use.
 
 A job's life: load and validate the YAML -> resolve the compute -> plan -> stage the job folder -> create the
-MLflow run (status Preparing) while the backend prepares (an image, for containers) -> backend.submit -> Running
+MLflow run (status Preparing) while the backend prepares and submits (an image, a container created, which starts
+once the run exists) -> Running
 -> follow logs, enforce the timeout, upload ./logs -> Finalizing (upload outputs, logs, named outputs) ->
 Completed, Failed or Canceled, written once. An interrupt while the job prepares records it as Canceled.
 

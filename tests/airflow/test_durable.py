@@ -91,8 +91,13 @@ def test_deferrable_job_waits_in_the_trigger(test_airflow, docker_engine):
     result = test_airflow.dags_test("mljobs_deferrable")
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
     output = result.stdout + result.stderr
-    assert "from a deferred job" in output  # the log, copied into the task log when the job ended
-    assert "deferred until job" in output and "mljobs job stream -n" in output  # and where to follow it meanwhile
+    lines = output.splitlines()
+    job_lines = [i for i, line in enumerate(lines) if line.split("]", 1)[-1].strip().startswith(("from a deferred job", "its last line"))]
+    assert len(job_lines) == 2, output[-4000:]  # each line of the job's log once in the task log
+    ended = next(i for i, line in enumerate(lines) if "Trigger completed" in line)
+    # written by the trigger as the job ran, before it ended (not copied in when the task resumed)
+    assert all(i < ended and "triggers.JobTrigger" in lines[i] for i in job_lines), "\n".join(lines[i] for i in job_lines)
+    assert "deferred until job" in output and "mljobs job stream -n" in output  # and where else to follow it
     (run,) = _runs(test_airflow.engine(), "airflow-deferrable", "mljobs_deferrable")
     assert run.data.tags[T.STATUS] == "Completed" and run.data.metrics["m"] == 3
 

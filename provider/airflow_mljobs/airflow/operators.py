@@ -196,9 +196,9 @@ class CommandJobOperator(BindingsSurviveJinja, ResumableJobMixin, BaseOperator):
         if "handle" not in identity:  # collected a job an earlier try completed
             return self.get_job_result(identity, context)
         config = self.engine.config
-        self.log.info("deferred until job %s ends: its log comes into this task log then; follow it live with "
-                      "`mljobs job stream -n %s` (MLJOBS_HOME=%s), its metrics in MLflow run %s", identity["name"],
-                      identity["name"], config.home, identity["run_id"])
+        self.log.info("deferred until job %s ends: the triggerer writes its log into this task log as it runs "
+                      "(`mljobs job stream -n %s` follows it too, MLJOBS_HOME=%s), its metrics in MLflow run %s",
+                      identity["name"], identity["name"], config.home, identity["run_id"])
         limit = self.execution_timeout
         self.defer(trigger=JobTrigger(identity, str(config.home), None if config.embedded else config.tracking_uri,
                                       self.poll_interval, self.on_finish,
@@ -219,7 +219,7 @@ class CommandJobOperator(BindingsSurviveJinja, ResumableJobMixin, BaseOperator):
     def execute_complete(self, context, event: dict) -> dict:
         engine = self.engine
         submission = engine.attach(event["name"])
-        for chunk in submission.handle.logs({}, final=True):
+        for chunk in submission.handle.logs(event.get("logged") or {}, final=True):  # what the trigger did not log
             _LineLogger(self.log)(chunk.text)
         if event["status"] == "Error":
             raise AirflowException(f"waiting for job {event['name']} failed: {event['reason']}")

@@ -3,7 +3,8 @@
 JobTrigger waits for the job a CommandJobOperator started (JobStatusTrigger, at the end, for JobSensor).
 
 It holds only the job's serialized handle and where its record lives, polls the backend off the event loop,
-enforces `limits.timeout`, and yields one event when the job has ended. `on_kill` (a user marked the deferred
+writes the job's new log lines to its own log (which Airflow shows in the deferred task's log, live), enforces
+`limits.timeout`, and yields one event when the job has ended, with how far the log was written. `on_kill` (a user marked the deferred
 task failed or cleared it) cancels the job and records its end, as no task resumes to do it; `cleanup` touches
 nothing, so a triggerer restart never stops it.
 """
@@ -45,10 +46,13 @@ class JobTrigger(BaseTrigger):
         try:
             handle = await asyncio.to_thread(self._handle)
             timeout = self.submission.get("timeout")
+            logged: dict = {}
             while True:
                 outcome = await asyncio.to_thread(handle.poll)
+                logged = await asyncio.to_thread(self._log_lines, handle, logged, outcome is not None)
                 if outcome is not None:
-                    yield TriggerEvent({"name": name, "status": outcome.status, "reason": outcome.reason})
+                    yield TriggerEvent({"name": name, "status": outcome.status, "reason": outcome.reason,
+                                        "logged": logged})
                     return
                 if timeout and time.time() - self.submission["started_at"] > timeout:
                     await asyncio.to_thread(handle.cancel, f"timed out after limits.timeout of {timeout} s")
@@ -59,6 +63,14 @@ class JobTrigger(BaseTrigger):
                 await asyncio.sleep(self.poll_interval)
         except Exception as exc:  # an error is an event, so that the task can say what went wrong
             yield TriggerEvent({"name": name, "status": "Error", "reason": f"{type(exc).__name__}: {exc}"})
+
+    def _log_lines(self, handle, since: dict, final: bool) -> dict:
+        """Log the job's lines written since `since`; how far that reached."""
+        for chunk in handle.logs(since, final=final):
+            for line in chunk.text.splitlines():
+                self.log.info("%s", line)
+            since = chunk.token
+        return since
 
     async def on_kill(self) -> None:
         await asyncio.to_thread(self._cancel)

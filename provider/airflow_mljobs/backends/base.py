@@ -1,7 +1,9 @@
 """The one small interface every backend implements. The engine never branches on a backend's name.
 
 `Backend.prepare(plan, ...)` readies what the plan needs (an image, for containers) and `Backend.submit(plan,
-job_dir)` starts the job and returns a Handle at once. A Handle knows how to `poll(wait)`
+job_dir, run_identity)` starts the job and returns a Handle at once. The job's MLflow run is created meanwhile:
+`run_identity()` waits for it and gives its variables, which a backend asks for as late as it can (a container
+is created before). A Handle knows how to `poll(wait)`
 for the outcome (blocking up to `wait` seconds for a change), `cancel(reason)` everything the job started, follow its `logs(since)` as resumable chunks,
 `release()` what it leaves behind once the engine has saved it, and serialize itself with `to_dict()` so that
 a trigger, `on_kill` or a retry can `attach()` again.
@@ -52,7 +54,7 @@ class Backend(Protocol):
 
     def prepare(self, plan: ExecutionPlan, job_dir: Path, base_dir: Path, home: Path, log) -> ExecutionPlan: ...
 
-    def submit(self, plan: ExecutionPlan, job_dir: Path) -> Handle: ...
+    def submit(self, plan: ExecutionPlan, job_dir: Path, run_identity=None) -> Handle: ...
 
     def attach(self, data: dict) -> Handle: ...
 

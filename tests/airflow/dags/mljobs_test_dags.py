@@ -56,7 +56,7 @@ with DAG(dag_id="mljobs_local_crash", schedule=None, catchup=False):
 with DAG(dag_id="mljobs_deferrable", schedule=None, catchup=False):
     CommandJobOperator(
         task_id="train",
-        job={"command": "echo from a deferred job; python -c 'import mlflow; mlflow.log_metric(\"m\", 3)'",
+        job={"command": "echo from a deferred job; python -c 'import mlflow; mlflow.log_metric(\"m\", 3)'; echo its last line",
              "environment": {"image": "python:3.11-slim", "conda_file": {"dependencies": [{"pip": ["mlflow-skinny"]}]}},
              "compute": "docker", "experiment_name": "airflow-deferrable"},
         deferrable=True,
