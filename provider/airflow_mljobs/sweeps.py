@@ -341,8 +341,9 @@ class SweepRunner(Sweep):
 
         try:
             while next_index < self.total or running:
-                if cancel_reason(folder):  # `cancel_sweep` from another process, whose signal may come before us
-                    raise SweepCanceled(cancel_reason(folder))
+                canceled = cancel_reason(folder)  # `cancel_sweep` from another process, whose signal may come first
+                if canceled:
+                    raise SweepCanceled(canceled)
                 if self.job.limits.timeout and time.time() - started_at > self.job.limits.timeout:
                     reason = f"the sweep reached limits.timeout of {self.job.limits.timeout} s"
                     for trial in running.values():

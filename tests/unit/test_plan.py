@@ -6,7 +6,7 @@ import shlex
 import pytest
 
 from airflow_mljobs.compute import BUILTIN
-from airflow_mljobs.plan import build_plan
+from airflow_mljobs.plan import build_plan, with_run
 from airflow_mljobs.spec import SubmitError, load
 
 TRACKING = {"MLFLOW_TRACKING_URI": "sqlite:///x.db", "MLFLOW_RUN_ID": "r1", "MLFLOW_EXPERIMENT_ID": "7"}
@@ -108,3 +108,17 @@ def test_url_and_mlflow_inputs(write_yaml):
     kinds = {i.name: (i.kind, i.value) for i in plan.inputs}
     assert kinds == {"u": ("url", "/w/j1/inputs/u/iris.csv"), "m": ("mlflow", "/w/j1/inputs/m"),
                      "direct": ("direct", "https://example.invalid/x.csv")}
+
+
+def test_the_run_joins_every_rank_last_and_the_jobs_own_variables_still_win(write_yaml):
+    """The run is created while the backend prepares: its identity is added to the plan afterwards."""
+    plan = build_plan(load(write_yaml("""
+        command: python train.py
+        distribution: {type: pytorch, process_count_per_instance: 2}
+        environment_variables: {MLFLOW_EXPERIMENT_ID: "mine"}
+    """)).model, BUILTIN["local"], name="j1", backend="local", root="/w/j1",
+        tracking_env={"MLFLOW_TRACKING_URI": "sqlite:///x.db"}, master_port=29500)
+    assert all("MLFLOW_RUN_ID" not in p.env for p in plan.processes)
+    joined = with_run(plan, {"MLFLOW_RUN_ID": "r9", "MLFLOW_EXPERIMENT_ID": "3"})
+    assert [(p.env["MLFLOW_RUN_ID"], p.env["MLFLOW_EXPERIMENT_ID"]) for p in joined.processes] == [("r9", "mine")] * 2
+    assert [p.env["RANK"] for p in joined.processes] == ["0", "1"]  # the rest as planned
