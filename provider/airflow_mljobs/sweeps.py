@@ -241,9 +241,7 @@ class Sweep:
         if outcome is None:
             return False
         trial.result = self.engine.finalize(trial.submission, outcome)
-        # the final values; a trial whose run holds no value of the metric has none to read
-        values = trial.values = (self.metric_values(trial.submission.run_id) if self.metric in trial.result.metrics
-                                 else ())
+        values = trial.values = self._values_of(trial.submission.run_id, trial.result.metrics)  # the final ones
         if trial.stop_reason:
             done = trial.submission
             JobRecord(self.engine.tracker, done.run_id, done.experiment_id, done.name).set_tags({STOP_TAG: trial.stop_reason})
@@ -273,11 +271,11 @@ class Sweep:
         tags = run.data.tags
         return TrialSummary(int(tags[TRIAL_TAG]), tags[T.JOB_NAME], run.info.run_id,
                             json.loads(tags.get(PARAMS_TAG, "{}")), tags.get(T.STATUS, "Running"),
-                            self._values_of(run), tags.get(STOP_TAG))
+                            self._values_of(run.info.run_id, run.data.metrics), tags.get(STOP_TAG))
 
-    def _values_of(self, run) -> tuple:
+    def _values_of(self, run_id: str, latest: dict) -> tuple:
         """The run's values of the primary metric; a run whose latest metrics lack it has none to read."""
-        return self.metric_values(run.info.run_id) if self.metric in run.data.metrics else ()
+        return self.metric_values(run_id) if self.metric in latest else ()
 
     # -- the end ------------------------------------------------------------------------------------------------
     def best(self, trials: list[TrialSummary]) -> TrialSummary | None:

@@ -65,10 +65,11 @@ class JobTrigger(BaseTrigger):
             yield TriggerEvent({"name": name, "status": "Error", "reason": f"{type(exc).__name__}: {exc}"})
 
     def _log_lines(self, handle, since: dict, final: bool) -> dict:
-        """Log the job's lines written since `since`; how far that reached."""
+        """Log the job's lines written since `since`, as the task logs them; how far that reached."""
+        from .operators import _LineLogger
+
         for chunk in handle.logs(since, final=final):
-            for line in chunk.text.splitlines():
-                self.log.info("%s", line)
+            _LineLogger(self.log)(chunk.text)
             since = chunk.token
         return since
 
