@@ -27,6 +27,7 @@ from . import compute as computes
 from .backends import Handle, Outcome, get_backend
 from .naming import check_name, generate_name
 from .plan import ExecutionPlan, Mount, build_plan, with_run
+from .processes import is_running, start_time
 from .spec import Document, NotRunnable, SubmitError, load, load_job_dict
 from .spec.dump import dump_yaml
 from .spec.model import CommandJob
@@ -75,6 +76,8 @@ class JobResult:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+
+SUBMITTER = "submitter"  # in a job folder: the pid and start time of the process that submitted the job
 
 # MLflow reports usage to its makers unless one of these is set; a user's opt-out follows their jobs into containers
 TELEMETRY_OPT_OUTS = ("MLFLOW_DISABLE_TELEMETRY", "DO_NOT_TRACK")
@@ -178,6 +181,7 @@ class Engine:
         job_dir = self.job_dir(name)
         staged = prepare_job_folder(draft, job_dir, self.home / "cache", links=backend.links_inputs,
                                     fetch_mlflow=lambda uri, dst: self.tracker.download_uri(uri, dst))
+        (job_dir / SUBMITTER).write_text(f"{os.getpid()} {start_time(os.getpid())}")
         # The run is created while the backend prepares (an image checked or built, a container created): the
         # backend asks for the run's identity only when it starts the job's processes.
         with ThreadPoolExecutor(max_workers=2) as pool:
@@ -188,7 +192,7 @@ class Engine:
                 ready, uri = self._ready(backend, draft, job_dir, job.base_dir, log or (lambda text: None))
                 plan = self._final_plan(document, name, backend, staged, tags, uri)
                 plan = dataclasses.replace(plan, image=ready.image, environment=ready.environment)
-                starting = pool.submit(backend.submit, plan, job_dir, lambda: self._run_identity(creating, plan, job_dir))
+                starting = pool.submit(self._start, backend, plan, job_dir, creating)
             except BaseException as exc:  # recorded on the run below; an interrupt (Ctrl-C) too
                 failure = exc
             try:
@@ -198,7 +202,7 @@ class Engine:
 
                 if starting is not None:
                     with contextlib.suppress(Exception):
-                        handle = starting.result()
+                        handle = starting.result().handle
                         handle.cancel("interrupted")
                         handle.release("Canceled")
                 shutil.rmtree(job_dir, ignore_errors=True)
@@ -209,14 +213,21 @@ class Engine:
             try:
                 if failure is not None:
                     raise failure
-                handle = self._started(starting, record, params, job_yaml)
+                submission = self._started(starting, record, params, job_yaml)
             except BaseException as exc:
                 reason = self._never_started(record, job_dir, job_yaml, params, exc)
                 if not isinstance(exc, Exception):  # an interrupt goes on up
                     raise
                 raise SubmitError(f"job '{name}' failed before it started: {reason}") from None
-        submission = Submission(name, record.run_id, record.experiment_id, job_dir, handle, plan.timeout,
-                                time.time(), notes=notes, artifact_uri=record.artifact_uri)
+        return dataclasses.replace(submission, notes=notes)
+
+    def _start(self, backend, plan: ExecutionPlan, job_dir: Path, creating) -> Submission:
+        """Start the job's processes and save their handle the moment the backend returns it: a submitter
+        that dies from then on (a worker killed) leaves a job that a retry attaches to."""
+        handle = backend.submit(plan, job_dir, lambda: self._run_identity(creating, plan, job_dir))
+        record = creating.result()
+        submission = Submission(plan.name, record.run_id, record.experiment_id, job_dir, handle, plan.timeout,
+                                time.time(), artifact_uri=record.artifact_uri)
         self._save(submission)
         return submission
 
@@ -255,8 +266,8 @@ class Engine:
         return ready, uri
 
     @staticmethod
-    def _started(starting, record, params: dict, job_yaml: str):
-        """The job's handle, once its YAML, Running status and parameters are written while it starts (starting
+    def _started(starting, record, params: dict, job_yaml: str) -> Submission:
+        """The started job, once its YAML, Running status and parameters are written while it starts (starting
         a container is an engine round trip of ~0.1 s, the writes a few ms). A job whose status cannot be
         written is stopped."""
         try:
@@ -264,7 +275,7 @@ class Engine:
             record.set_status("Running", params=params)
         except BaseException as exc:  # an interrupt too: nothing is left running
             try:
-                handle = starting.result()
+                handle = starting.result().handle
                 handle.cancel("its status could not be recorded" if isinstance(exc, Exception) else "interrupted")
                 handle.release("Canceled")
             except Exception:  # it did not start either: the first error is the one to report
@@ -329,13 +340,33 @@ class Engine:
             raise SubmitError(f"no job named '{name}'")
         job_dir = Path(run.data.tags.get(T.JOB_DIR) or self.job_dir(name))
         saved = job_dir / "handle.json"
-        if not saved.is_file():
-            raise SubmitError(f"job '{name}' has no handle in {job_dir}: it was started on another machine or its "
-                              f"folder was removed")
+        if not saved.is_file() and not self._recover(run, job_dir):
+            raise SubmitError(f"job '{name}' has no handle in {job_dir}: it is still starting, or it was started on "
+                              f"another machine, or its folder was removed, or its submitter died before it started")
         data = json.loads(saved.read_text())
         handle = get_backend(data["handle"]["backend"]).attach(data["handle"])
         return Submission(name, data["run_id"], data["experiment_id"], job_dir, handle, data.get("timeout"),
                           data["started_at"], reattached=True, artifact_uri=data.get("artifact_uri"))
+
+    def _recover(self, run, job_dir: Path) -> bool:
+        """Save the handle of a job whose submitter died between starting its processes and saving them, when
+        its backend can find them (containers carry the job's name); whether it could. A submitter still alive
+        is only slow: what it started is its own to save."""
+        tags = run.data.tags
+        plan_file, submitter = job_dir / "plan.json", job_dir / SUBMITTER
+        if T.BACKEND not in tags or not plan_file.is_file() or not submitter.is_file():
+            return False
+        pid, started = submitter.read_text().split()
+        if started != "None" and is_running(int(pid), float(started)):
+            return False
+        plan = json.loads(plan_file.read_text())
+        settings = computes.resolve(tags.get(T.COMPUTE, "local"), self.home).settings
+        handle = get_backend(tags[T.BACKEND], settings).recover(plan, job_dir)
+        if handle is None:
+            return False
+        self._save(Submission(plan["name"], run.info.run_id, run.info.experiment_id, job_dir, handle, plan.get("timeout"),
+                              handle.started_at, artifact_uri=run.info.artifact_uri))
+        return True
 
     def follow(self, submission: Submission, write: Callable[[str], None] | None = None,
                since: dict | None = None, on_token: Callable[[dict], None] | None = None,

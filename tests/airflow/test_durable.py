@@ -34,7 +34,8 @@ def _wait_for(predicate, seconds=180, what="the condition"):
 
 def _crash_then_retry(airflow, dag_id, started):
     """Run the DAG, kill the whole `airflow dags test` process while the job runs, then run the task again in
-    the same DAG run (`airflow tasks test <dag> <task> <run_id>`), as a retry on another worker would."""
+    the same DAG run (`airflow tasks test <dag> <task> <run_id>`), as a retry on another worker would: it
+    succeeds and returns the job's result (its XCom) as a first try does."""
     first = subprocess.Popen([AIRFLOW, "dags", "test", dag_id], env=airflow.env, cwd=airflow.root,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     name, run_id = _wait_for(started, what="the job to start")
@@ -47,6 +48,8 @@ def _crash_then_retry(airflow, dag_id, started):
     time.sleep(8)
     go.write_text("")  # let the job finish once the retry is watching it
     output, _ = retry.communicate(timeout=600)
+    # `tasks test` exits with 0 whatever the task did: its state and its XCom are in the log
+    assert "new_state=success" in output and "Pushing xcom" in output, output[-4000:]
     return name, retry.returncode, output
 
 

@@ -107,6 +107,110 @@ def test_the_run_reaches_the_command_unless_the_job_sets_it_itself(docker_engine
     assert result.run_id in (engine.job_dir(result.name) / "plan.json").read_text()
 
 
+WAIT_FOR_GO = 'while [ ! -f go ]; do sleep 0.1; done; echo "went in run $MLFLOW_RUN_ID"'
+
+
+@pytest.mark.parametrize("compute", ["docker", "local"])
+def test_a_job_whose_submitter_died_before_saving_its_handle_is_found_again(docker_engine, engine, project, unique,
+                                                                            compute):
+    """A worker killed after starting a job's processes and before saving their handle: another process finds
+    them (containers by their labels, local ranks by the pid each wrote as it started) and sees the job out."""
+    path = project(f"""
+        command: {WAIT_FOR_GO}
+        environment: {{image: python:3.11-slim}}
+        compute: {compute}
+    """)
+    name = unique()
+    first = engine.submit(engine.load(path), name=name)
+    handle_file = engine.job_dir(name) / "handle.json"
+    handle_file.unlink()  # as a submitter killed a moment earlier left the job
+    _as_if_its_submitter_died(engine.job_dir(name))
+    later = Engine(home=engine.home)
+    attached = later.attach(name)
+    assert attached.reattached and attached.run_id == first.run_id and handle_file.is_file()
+    (engine.job_dir(name) / "wd" / "go").write_text("")
+    lines = []
+    result = later.finalize(attached, later.follow(attached, lines.append))
+    assert result.status == "Completed" and f"went in run {first.run_id}" in "".join(lines), (result, lines)
+    assert job_containers(docker_engine, name) == []
+
+
+_FETCH_RUN_IDENTITY = Engine._run_identity
+
+
+def _as_if_its_submitter_died(job_dir):
+    """Name a process that has ended as the job's submitter (this test's process, which submitted it, lives)."""
+    import subprocess
+
+    from airflow_mljobs.engine import SUBMITTER
+    from airflow_mljobs.processes import start_time
+
+    gone = subprocess.Popen(["sleep", "0.2"])
+    started = start_time(gone.pid)
+    gone.wait()
+    (job_dir / SUBMITTER).write_text(f"{gone.pid} {started}")
+
+
+def _submitter_stopped_before_starting(engine, path, name, monkeypatch):
+    """Submit in a thread that stops where a container exists and the run's identity is being fetched (the
+    submitter dies there); returns the thread's release: it then fails, as a dead submitter would not go on."""
+    import threading
+
+    reached, release = threading.Event(), threading.Event()
+
+    def stopped_here(creating, plan, job_dir):
+        _FETCH_RUN_IDENTITY(creating, plan, job_dir)
+        reached.set()
+        release.wait(60)
+        raise RuntimeError("the submitter is gone")
+
+    monkeypatch.setattr(Engine, "_run_identity", staticmethod(stopped_here))
+    thread = threading.Thread(target=lambda: pytest.raises(SubmitError, engine.submit, engine.load(path), name=name))
+    thread.start()
+    assert reached.wait(120)
+    return lambda: (release.set(), thread.join(60))
+
+
+def test_containers_of_a_submitter_that_died_before_starting_them(docker_engine, engine, project, unique, monkeypatch):
+    """Created, and the run's identity written for them: a later process starts them, as the submitter was
+    about to. Created only: the job never started; its containers are removed and attaching says why."""
+    from airflow_mljobs.backends.docker import RUN_ENV, _write_run_env
+
+    path = project(f"""
+        command: {WAIT_FOR_GO}
+        environment: {{image: python:3.11-slim}}
+        compute: docker
+    """)
+    never, about_to = unique("never"), unique("about-to")
+    release_never = _submitter_stopped_before_starting(engine, path, never, monkeypatch)
+    try:
+        assert [c.status for c in job_containers(docker_engine, never)] == ["created"]
+        with pytest.raises(SubmitError, match="it is still starting"):  # its submitter lives: only slow
+            Engine(home=engine.home).attach(never)
+        assert [c.status for c in job_containers(docker_engine, never)] == ["created"]
+        _as_if_its_submitter_died(engine.job_dir(never))
+        with pytest.raises(SubmitError, match="its submitter died before it started"):
+            Engine(home=engine.home).attach(never)
+        assert job_containers(docker_engine, never) == []
+    finally:
+        release_never()
+    release_about_to = _submitter_stopped_before_starting(engine, path, about_to, monkeypatch)
+    try:
+        run_id = engine.find(about_to).info.run_id
+        _write_run_env(engine.job_dir(about_to) / RUN_ENV, {"MLFLOW_RUN_ID": run_id})
+        _as_if_its_submitter_died(engine.job_dir(about_to))
+        later = Engine(home=engine.home)
+        attached = later.attach(about_to)
+        assert [c.status for c in job_containers(docker_engine, about_to)] == ["running"]
+        (engine.job_dir(about_to) / "wd" / "go").write_text("")
+        lines = []
+        result = later.finalize(attached, later.follow(attached, lines.append))
+        assert result.status == "Completed" and f"went in run {run_id}" in "".join(lines)
+    finally:
+        release_about_to()
+    assert job_containers(docker_engine, about_to) == []
+
+
 def test_an_image_removed_after_a_job_used_it_is_looked_for_again(docker_engine, engine, project, unique):
     """A process checks an image once; a later job's container that cannot be created for want of it pulls it
     again, as `docker run` does (here from a registry on loopback that is not there: a clear error)."""

@@ -155,7 +155,9 @@ class CommandJobOperator(BindingsSurviveJinja, ResumableJobMixin, BaseOperator):
     def is_job_succeeded(self, status: str) -> bool:
         return status == "Completed"
 
-    def poll_until_complete(self, external_id: dict, context) -> None:
+    def poll_until_complete(self, external_id: dict, context) -> dict:
+        """Follow the job to its end; its result is returned too, for the mixin returns this when a retry
+        reconnects (the task's XCom is then the job's result, as after a first try)."""
         engine = self.engine
         submission = self._submission if self._submission and self._submission.name == external_id["name"] else None
         if submission is None:
@@ -164,6 +166,7 @@ class CommandJobOperator(BindingsSurviveJinja, ResumableJobMixin, BaseOperator):
             self.log.info("reattached to job %s (MLflow run %s)", submission.name, submission.run_id)
         outcome = engine.follow(submission, _LineLogger(self.log))
         self._finish(engine.finalize(submission, outcome, on_finish=self.on_finish))
+        return self.get_job_result(external_id, context)
 
     def get_job_result(self, external_id: dict, context) -> dict:
         if self._result is None:  # completed in an earlier try: read what was recorded then

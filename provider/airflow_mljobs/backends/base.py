@@ -6,7 +6,9 @@ job_dir, run_identity)` starts the job and returns a Handle at once. The job's M
 is created before). A Handle knows how to `poll(wait)`
 for the outcome (blocking up to `wait` seconds for a change), `cancel(reason)` everything the job started, follow its `logs(since)` as resumable chunks,
 `release()` what it leaves behind once the engine has saved it, and serialize itself with `to_dict()` so that
-a trigger, `on_kill` or a retry can `attach()` again.
+a trigger, `on_kill` or a retry can `attach()` again. The engine saves a handle the moment `submit` returns it;
+should the submitter die before, `recover(plan, job_dir)` finds the job's processes from what they left (labels,
+pid files), or says there is nothing to attach to.
 """
 
 from __future__ import annotations
@@ -57,6 +59,8 @@ class Backend(Protocol):
     def submit(self, plan: ExecutionPlan, job_dir: Path, run_identity=None) -> Handle: ...
 
     def attach(self, data: dict) -> Handle: ...
+
+    def recover(self, plan: dict, job_dir: Path) -> Handle | None: ...
 
 
 def get_backend(name: str, settings: dict | None = None) -> Backend:

@@ -132,6 +132,25 @@ class DockerBackend:
             raise
         return DockerHandle(str(job_dir), containers, time.time(), self.docker_url, _client=self.client, _started=True)
 
+    def recover(self, plan: dict, job_dir: Path) -> "DockerHandle | None":
+        """The handle of a job whose submitter died while it started its containers, found by their labels.
+        The run's identity was written for them once they could start: those still only created are started
+        now, as the submitter was about to; without it, the job never got that far and has nothing to attach to
+        (its containers are removed)."""
+        found = self.client.containers.list(all=True, filters={"label": f"{JOB_LABEL}={plan['name']}"})
+        logs = {process["rank"]: process["log"] for process in plan["processes"]}
+        run_env = job_dir / RUN_ENV
+        if sorted(int(c.labels.get("mljobs.rank", -1)) for c in found) != sorted(logs) or not run_env.is_file():
+            for container in found:
+                _remove(self.client, container.id)
+            return None
+        for container in found:
+            if container.status == "created":
+                self.client.api.start(container.id)
+        containers = sorted((Container(int(c.labels["mljobs.rank"]), c.id, c.name, logs[int(c.labels["mljobs.rank"])])
+                             for c in found), key=lambda c: c.rank)
+        return DockerHandle(str(job_dir), containers, run_env.stat().st_mtime, self.docker_url, _client=self.client)
+
     def attach(self, data: dict) -> "DockerHandle":
         return DockerHandle(data["job_dir"], [Container(**c) for c in data["containers"]], data["started_at"],
                             data.get("docker_url"))

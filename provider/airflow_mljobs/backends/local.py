@@ -24,7 +24,10 @@ from .logs import read_available
 
 KILL_GRACE_SECONDS = float(os.environ.get("MLJOBS_KILL_GRACE", "10"))
 # One shell per rank: the command is evaluated under an EXIT trap that writes its status to a file.
-_WRAPPER = 'mljobs_exit_file=$2; trap \'echo $? > "$mljobs_exit_file"\' EXIT; mljobs_command=$1; set --; eval "$mljobs_command"'
+# Each rank's shell leaves its pid beside its exit file as it starts (a later process finds the rank by it,
+# should its submitter die before saving the handle), and its exit status there as it ends.
+_WRAPPER = ('mljobs_exit_file=$2; echo $$ > "$mljobs_exit_file.pid"; trap \'echo $? > "$mljobs_exit_file"\' EXIT; '
+            'mljobs_command=$1; set --; eval "$mljobs_command"')
 
 
 class LocalBackend:
@@ -71,6 +74,25 @@ class LocalBackend:
         handle = LocalHandle(str(job_dir), ranks, time.time())
         handle._children = {c.pid: c for c in started}
         return handle
+
+    def recover(self, plan: dict, job_dir: Path) -> "LocalHandle | None":
+        """The handle of a job whose submitter died as it started its ranks, from the pid each rank's shell
+        wrote as it started. A process is that rank only if it started about when its pid file was written
+        (the system's start times are computed from a boot time rounded to the second, hence the margin)."""
+        ranks, written = [], []
+        for process in plan["processes"]:
+            exit_file = job_dir / "exit" / f"rank_{process['rank']}"
+            pid_file = Path(f"{exit_file}.pid")
+            try:
+                pid = int(pid_file.read_text())
+                written.append(pid_file.stat().st_mtime)
+            except (OSError, ValueError):
+                return None
+            started = start_time(pid)
+            if started is None or abs(started - written[-1]) >= 2:
+                started = 0.0  # ended: whatever has the pid now did not start then
+            ranks.append(Rank(process["rank"], pid, started, process["log"], str(exit_file)))
+        return LocalHandle(str(job_dir), ranks, min(written))
 
     def attach(self, data: dict) -> "LocalHandle":
         return LocalHandle(data["job_dir"], [Rank(**r) for r in data["ranks"]], data["started_at"])
