@@ -12,7 +12,7 @@ Durable: the job's identity (its name and handle: container ids, or pids and sta
 task state store as soon as it is submitted, so a retry after a worker crash reattaches to the job that is
 still running, or collects the one that finished, and never starts a second. The job's name also comes from
 the task instance (dag, run, task, map index), so even a cleared task finds the job of the try before.
-Deferrable: the task waits in the triggerer; the log is copied into the task log when the job has ended.
+Deferrable: the task waits in the triggerer, which writes the job's log lines into the task log as they come.
 """
 
 from __future__ import annotations
