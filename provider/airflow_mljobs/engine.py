@@ -28,7 +28,7 @@ from .backends import Handle, Outcome, get_backend
 from .naming import check_name, generate_name
 from .plan import ExecutionPlan, Mount, build_plan, with_run
 from .processes import is_running, start_time
-from .spec import Document, NotRunnable, SubmitError, load, load_job_dict
+from .spec import Document, JobLost, NotRunnable, SubmitError, load, load_job_dict
 from .spec.dump import dump_yaml
 from .spec.model import CommandJob
 from .staging import git_info, prepare_job_folder
@@ -168,10 +168,13 @@ class Engine:
         existing = self.find(name)
         if existing is not None:
             status = existing.data.tags.get(T.STATUS, "NotStarted")
-            if status in T.TERMINAL:
-                raise NotRunnable(f"a job named '{name}' already ran ({status}); job names are unique, "
-                                  f"give another --name")
-            return self.attach(name)
+            if status not in T.TERMINAL:
+                try:
+                    return self.attach(name)
+                except JobLost as lost:
+                    raise NotRunnable(f"{lost}; job names are unique, give another --name") from None
+            raise NotRunnable(f"a job named '{name}' already ran ({status}); job names are unique, "
+                              f"give another --name")
         if experiment_name:
             job = dataclasses.replace(job, experiment_name=experiment_name)
             document = dataclasses.replace(document, model=job)
@@ -340,33 +343,41 @@ class Engine:
             raise SubmitError(f"no job named '{name}'")
         job_dir = Path(run.data.tags.get(T.JOB_DIR) or self.job_dir(name))
         saved = job_dir / "handle.json"
-        if not saved.is_file() and not self._recover(run, job_dir):
-            raise SubmitError(f"job '{name}' has no handle in {job_dir}: it is still starting, or it was started on "
-                              f"another machine, or its folder was removed, or its submitter died before it started")
+        if not saved.is_file():
+            self._find_again(name, run, job_dir)
         data = json.loads(saved.read_text())
         handle = get_backend(data["handle"]["backend"]).attach(data["handle"])
         return Submission(name, data["run_id"], data["experiment_id"], job_dir, handle, data.get("timeout"),
                           data["started_at"], reattached=True, artifact_uri=data.get("artifact_uri"))
 
-    def _recover(self, run, job_dir: Path) -> bool:
-        """Save the handle of a job whose submitter died between starting its processes and saving them, when
-        its backend can find them (containers carry the job's name); whether it could. A submitter still alive
-        is only slow: what it started is its own to save."""
-        tags = run.data.tags
-        plan_file, submitter = job_dir / "plan.json", job_dir / SUBMITTER
-        if T.BACKEND not in tags or not plan_file.is_file() or not submitter.is_file():
-            return False
+    def _find_again(self, name: str, run, job_dir: Path) -> None:
+        """A job whose folder holds no handle: its submitter is still starting it, or died before it saved the
+        handle. Then the backend finds the job's processes from what they left (containers carry the job's name)
+        and their handle is saved now; or there are none (it died during an image build, say), and the job is
+        lost: it is recorded Failed, so that the name's next user (a retry) starts afresh. Raises when there is
+        nothing to attach to."""
+        tags, submitter = run.data.tags, job_dir / SUBMITTER
+        if T.BACKEND not in tags or not submitter.is_file():
+            raise SubmitError(f"job '{name}' has no handle in {job_dir}: it was started on another machine, or its "
+                              f"folder was removed")
         pid, started = submitter.read_text().split()
         if started != "None" and is_running(int(pid), float(started)):
-            return False
-        plan = json.loads(plan_file.read_text())
-        settings = computes.resolve(tags.get(T.COMPUTE, "local"), self.home).settings
-        handle = get_backend(tags[T.BACKEND], settings).recover(plan, job_dir)
+            raise SubmitError(f"job '{name}' is still starting (process {pid} is starting it): try again in a moment")
+        plan_file, handle = job_dir / "plan.json", None
+        if plan_file.is_file():  # written as the processes were about to start
+            plan = json.loads(plan_file.read_text())
+            settings = computes.resolve(tags.get(T.COMPUTE, "local"), self.home).settings
+            handle = get_backend(tags[T.BACKEND], settings).recover(plan, job_dir)
         if handle is None:
-            return False
-        self._save(Submission(plan["name"], run.info.run_id, run.info.experiment_id, job_dir, handle, plan.get("timeout"),
+            reason = f"lost: the process that submitted it (pid {pid}) died before the job started"
+            record = self.tracker.record(run)
+            record.log_dir(job_dir / "user_logs", "user_logs")  # an image build's log, say
+            record.set_status("Failed", reason=reason, current=tags.get(T.STATUS))
+            result = JobResult(name, "Failed", run.info.run_id, run.info.experiment_id, None, reason)
+            (job_dir / "result.json").write_text(json.dumps(result.to_dict()))
+            raise JobLost(f"job '{name}' was {reason}; it is recorded Failed")
+        self._save(Submission(name, run.info.run_id, run.info.experiment_id, job_dir, handle, plan.get("timeout"),
                               handle.started_at, artifact_uri=run.info.artifact_uri))
-        return True
 
     def follow(self, submission: Submission, write: Callable[[str], None] | None = None,
                since: dict | None = None, on_token: Callable[[dict], None] | None = None,

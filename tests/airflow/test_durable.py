@@ -90,6 +90,53 @@ def test_local_worker_crash_then_retry_reattaches_by_pid(test_airflow):
     assert "finished" in (engine.job_dir(name) / "user_logs" / "std_log.txt").read_text()
 
 
+def _slow_build_job(folder, experiment: str):
+    """A job whose image build takes two minutes, and the token its build step echoes (to find the build by)."""
+    import uuid
+
+    token = f"slow-build-{uuid.uuid4().hex[:10]}"
+    (folder / "ctx").mkdir()
+    (folder / "ctx" / "Dockerfile").write_text(f"FROM python:3.11-slim\nRUN echo {token} && sleep 120\n")
+    job = folder / "job.yml"
+    job.write_text("command: echo never\nenvironment: {build: {path: ctx}}\ncompute: docker\n"
+                   f"experiment_name: {experiment}\n")
+    return token, job
+
+
+def test_a_worker_killed_while_the_image_builds_leaves_a_lost_job_that_the_retry_records(test_airflow, docker_engine,
+                                                                                       tmp_path):
+    """The worker dies during the job's image build: nothing of the job ever ran. The retry finds the job lost,
+    records it Failed with the build's log, and never attaches to it: a later try starts a job of its own (`tasks
+    test` runs the first try again, whose name the lost job holds, so it stops there, saying why)."""
+    import json
+
+    token, job = _slow_build_job(tmp_path, "airflow-crash-while-building")
+    dag_id, engine = "mljobs_crash_while_building", test_airflow.engine()
+    first = subprocess.Popen([AIRFLOW, "dags", "test", dag_id, "-c", json.dumps({"job": str(job)})], env=test_airflow.env,
+                             cwd=test_airflow.root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)
+
+    def building():
+        runs = _runs(engine, "airflow-crash-while-building", dag_id) \
+            if engine.tracker.client.get_experiment_by_name("airflow-crash-while-building") else []
+        log = engine.job_dir(runs[0].data.tags[T.JOB_NAME]) / "user_logs" / "image_build.txt" if runs else None
+        return runs[0].data.tags if log and log.is_file() and token in log.read_text() else None
+
+    tags = _wait_for(building, what="the image build")
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait()
+    retry = subprocess.run([AIRFLOW, "tasks", "test", dag_id, "build", tags["mljobs.airflow.run_id"]], env=test_airflow.env,
+                           cwd=test_airflow.root, capture_output=True, text=True, timeout=600)
+    output = retry.stdout + retry.stderr
+    assert f"job '{tags[T.JOB_NAME]}' was lost: the process that submitted it" in output, output[-4000:]
+    assert f"a job named '{tags[T.JOB_NAME]}' already ran (Failed)" in output, output[-4000:]
+    (run,) = _runs(engine, "airflow-crash-while-building", dag_id)
+    assert run.data.tags[T.STATUS] == "Failed" and run.data.tags[T.REASON].startswith("lost: ")
+    assert engine.tracker.record(run).artifacts("user_logs") == ["user_logs/image_build.txt"]
+    assert job_containers(docker_engine, tags[T.JOB_NAME]) == []
+    assert build_containers_left(docker_engine, token) == []
+
+
 def test_deferrable_job_waits_in_the_trigger(test_airflow, docker_engine):
     result = test_airflow.dags_test("mljobs_deferrable")
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
@@ -109,14 +156,8 @@ def test_a_task_timeout_during_the_image_build_cancels_the_job_and_the_build(tes
     """The task's execution_timeout strikes while the job's image builds: the build stops, the job is recorded
     as Canceled before it started, and nothing of the job or of its build is left."""
     import json
-    import uuid
 
-    token = f"slow-build-{uuid.uuid4().hex[:10]}"
-    (tmp_path / "ctx").mkdir()
-    (tmp_path / "ctx" / "Dockerfile").write_text(f"FROM python:3.11-slim\nRUN echo {token} && sleep 120\n")
-    job = tmp_path / "job.yml"
-    job.write_text("command: echo never\nenvironment: {build: {path: ctx}}\ncompute: docker\n"
-                   "experiment_name: airflow-timeout-while-building\n")
+    token, job = _slow_build_job(tmp_path, "airflow-timeout-while-building")
     started = time.time()
     result = test_airflow.dags_test("mljobs_timeout_while_building", "-c", json.dumps({"job": str(job)}))
     assert result.returncode != 0

@@ -10,7 +10,7 @@ import pytest
 
 from airflow_mljobs.backends.docker_args import parse_docker_args
 from airflow_mljobs.engine import Engine
-from airflow_mljobs.spec import SpecError, SubmitError
+from airflow_mljobs.spec import JobLost, NotRunnable, SpecError, SubmitError
 from airflow_mljobs.tracking import tags as T
 from tests.docker.conftest import build_containers_left, job_containers
 from tests.helpers import JOBS
@@ -185,13 +185,14 @@ def test_containers_of_a_submitter_that_died_before_starting_them(docker_engine,
     release_never = _submitter_stopped_before_starting(engine, path, never, monkeypatch)
     try:
         assert [c.status for c in job_containers(docker_engine, never)] == ["created"]
-        with pytest.raises(SubmitError, match="it is still starting"):  # its submitter lives: only slow
+        with pytest.raises(SubmitError, match="is still starting"):  # its submitter lives: only slow
             Engine(home=engine.home).attach(never)
         assert [c.status for c in job_containers(docker_engine, never)] == ["created"]
         _as_if_its_submitter_died(engine.job_dir(never))
-        with pytest.raises(SubmitError, match="its submitter died before it started"):
+        with pytest.raises(JobLost, match="died before the job started; it is recorded Failed"):
             Engine(home=engine.home).attach(never)
         assert job_containers(docker_engine, never) == []
+        assert engine.find(never).data.tags[T.STATUS] == "Failed"
     finally:
         release_never()
     release_about_to = _submitter_stopped_before_starting(engine, path, about_to, monkeypatch)
@@ -209,6 +210,44 @@ def test_containers_of_a_submitter_that_died_before_starting_them(docker_engine,
     finally:
         release_about_to()
     assert job_containers(docker_engine, about_to) == []
+
+
+def test_a_job_whose_submitter_is_killed_while_its_image_builds_is_lost(docker_engine, engine, project, unique):
+    """`mljobs job create` killed while the job's image builds: nothing of the job runs. The next process that
+    attaches to it records it Failed (lost, with the build's log), and its name is never attached to again: a
+    retry goes on under a name of its own."""
+    import signal
+    import subprocess
+    import sys
+    import uuid
+
+    token = f"lost-build-{uuid.uuid4().hex[:10]}"
+    path = project("""
+        command: echo never
+        environment: {build: {path: ctx}}
+        compute: docker
+    """, files={"ctx/Dockerfile": f"FROM python:3.11-slim\nRUN echo {token} && sleep 120\n"})
+    name = unique("lost")
+    cli = subprocess.Popen([sys.executable, "-m", "airflow_mljobs.cli", "job", "create", "-f", str(path), "--name", name],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    build_log = engine.job_dir(name) / "user_logs" / "image_build.txt"
+    deadline = time.time() + 120
+    while not (build_log.is_file() and token in build_log.read_text() and engine.find(name)):
+        assert time.time() < deadline and cli.poll() is None, "the build never started"
+        time.sleep(0.2)
+    os.killpg(cli.pid, signal.SIGKILL)
+    cli.wait()
+    with pytest.raises(JobLost, match=rf"job '{name}' was lost: the process that submitted it \(pid {cli.pid}\) died "
+                                      r"before the job started; it is recorded Failed"):
+        Engine(home=engine.home).attach(name)
+    run = engine.find(name)
+    assert (run.data.tags[T.STATUS], run.data.tags[T.REASON]) == (
+        "Failed", f"lost: the process that submitted it (pid {cli.pid}) died before the job started")
+    assert engine.tracker.record(run).artifacts("user_logs") == ["user_logs/image_build.txt"]
+    with pytest.raises(NotRunnable, match=rf"a job named '{name}' already ran \(Failed\)"):
+        engine.submit(engine.load(path), name=name)
+    assert job_containers(docker_engine, name) == []
+    assert build_containers_left(docker_engine, token) == []
 
 
 def test_an_image_removed_after_a_job_used_it_is_looked_for_again(docker_engine, engine, project, unique):

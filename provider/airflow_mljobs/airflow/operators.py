@@ -297,9 +297,23 @@ class CommandJobOperator(BindingsSurviveJinja, ResumableJobMixin, BaseOperator):
             if run is None:
                 continue
             self._own(run, name, context)
-            if self.durable and _status_of(run) not in _tags().TERMINAL:
+            if self.durable and _status_of(run) not in _tags().TERMINAL and not self._lost(name):
                 return name
         return this_try
+
+    def _lost(self, name: str) -> bool:
+        """Whether the job called `name` was lost (its worker died before it started, during an image build, say):
+        attaching to it records that, and the try goes on under a name of its own."""
+        from ..spec import JobLost, SubmitError
+
+        try:
+            self.engine.attach(name)
+        except JobLost as lost:
+            self.log.warning("%s", lost)
+            return True
+        except SubmitError:  # still starting, say: submitting under that name says so
+            pass
+        return False
 
     def _completed_earlier(self, context) -> str | None:
         """The name of an earlier try's job that completed, so that a retry never runs it twice.

@@ -79,7 +79,7 @@ class DockerBackend:
         from .images import image_for
 
         env = resolve_environment(plan.environment, home)
-        build_log = open(job_dir / "user_logs" / "image_build.txt", "a")
+        build_log = open(job_dir / "user_logs" / "image_build.txt", "a", buffering=1)  # readable as it grows
 
         def both(text: str) -> None:
             build_log.write(text)

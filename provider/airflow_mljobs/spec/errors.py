@@ -87,6 +87,11 @@ class NotRunnable(SubmitError):
     front doors fail at once, without retries."""
 
 
+class JobLost(SubmitError):
+    """A job whose submitter died before it started, leaving nothing to attach to: it is recorded Failed, and a
+    retry starts afresh under a new name."""
+
+
 class JobFailed(MlJobsError):
     """A job ended Failed, Canceled or timed out; carries the tail of its log as evidence."""
 

@@ -135,6 +135,9 @@ with DAG(dag_id="mljobs_timeout_while_building", schedule=None, catchup=False):
     # the job, an image build that outlasts the task's timeout, is named by the run's conf
     CommandJobOperator(task_id="build", job="{{ dag_run.conf['job'] }}", execution_timeout=timedelta(seconds=20))
 
+with DAG(dag_id="mljobs_crash_while_building", schedule=None, catchup=False):
+    CommandJobOperator(task_id="build", job="{{ dag_run.conf['job'] }}")  # its worker is killed during the build
+
 with DAG(dag_id="mljobs_sweep_trial_timeout", schedule=None, catchup=False,
          default_args={"execution_timeout": timedelta(seconds=15)}):
     # the trial outlasts its task's execution_timeout
