@@ -27,7 +27,7 @@ from . import compute as computes
 from .backends import Handle, Outcome, get_backend
 from .naming import check_name, generate_name
 from .plan import ExecutionPlan, Mount, build_plan, with_run
-from .processes import is_running, start_time
+from .processes import note_this_process, noted_process
 from .spec import Document, JobLost, NotRunnable, SubmitError, load, load_job_dict
 from .spec.dump import dump_yaml
 from .spec.model import CommandJob
@@ -184,7 +184,7 @@ class Engine:
         job_dir = self.job_dir(name)
         staged = prepare_job_folder(draft, job_dir, self.home / "cache", links=backend.links_inputs,
                                     fetch_mlflow=lambda uri, dst: self.tracker.download_uri(uri, dst))
-        (job_dir / SUBMITTER).write_text(f"{os.getpid()} {start_time(os.getpid())}")
+        note_this_process(job_dir / SUBMITTER)
         # The run is created while the backend prepares (an image checked or built, a container created): the
         # backend asks for the run's identity only when it starts the job's processes.
         with ThreadPoolExecutor(max_workers=2) as pool:
@@ -250,11 +250,18 @@ class Engine:
         reason = ("interrupted while preparing" if interrupted else
                   str(exc) if isinstance(exc, SubmitError) else f"could not start: {exc}")
         record.log_text(job_yaml, "job.yml")
+        Engine._record_unstarted(record, job_dir, status, reason, "Preparing", params)
+        return reason
+
+    @staticmethod
+    def _record_unstarted(record, job_dir: Path, status: str, reason: str, current: str | None,
+                          params: dict | None = None) -> None:
+        """The end of a job none of whose processes ran: its status and reason, the logs it has (an image
+        build's), and its result in its folder."""
         record.log_dir(job_dir / "user_logs", "user_logs")
-        record.set_status(status, reason=reason, current="Preparing", params=params)
+        record.set_status(status, reason=reason, current=current, params=params)
         result = JobResult(record.name, status, record.run_id, record.experiment_id, None, reason)
         (job_dir / "result.json").write_text(json.dumps(result.to_dict()))
-        return reason
 
     def _ready(self, backend, draft: ExecutionPlan, job_dir: Path, base_dir: Path, log) -> tuple[ExecutionPlan, str]:
         """What the job needs besides its run: the backend's preparation (an image, for containers: its
@@ -356,12 +363,12 @@ class Engine:
         and their handle is saved now; or there are none (it died during an image build, say), and the job is
         lost: it is recorded Failed, so that the name's next user (a retry) starts afresh. Raises when there is
         nothing to attach to."""
-        tags, submitter = run.data.tags, job_dir / SUBMITTER
-        if T.BACKEND not in tags or not submitter.is_file():
+        tags, submitter = run.data.tags, noted_process(job_dir / SUBMITTER)
+        if T.BACKEND not in tags or submitter is None:
             raise SubmitError(f"job '{name}' has no handle in {job_dir}: it was started on another machine, or its "
                               f"folder was removed")
-        pid, started = submitter.read_text().split()
-        if started != "None" and is_running(int(pid), float(started)):
+        pid, alive = submitter
+        if alive:
             raise SubmitError(f"job '{name}' is still starting (process {pid} is starting it): try again in a moment")
         plan_file, handle = job_dir / "plan.json", None
         if plan_file.is_file():  # written as the processes were about to start
@@ -370,11 +377,7 @@ class Engine:
             handle = get_backend(tags[T.BACKEND], settings).recover(plan, job_dir)
         if handle is None:
             reason = f"lost: the process that submitted it (pid {pid}) died before the job started"
-            record = self.tracker.record(run)
-            record.log_dir(job_dir / "user_logs", "user_logs")  # an image build's log, say
-            record.set_status("Failed", reason=reason, current=tags.get(T.STATUS))
-            result = JobResult(name, "Failed", run.info.run_id, run.info.experiment_id, None, reason)
-            (job_dir / "result.json").write_text(json.dumps(result.to_dict()))
+            self._record_unstarted(self.tracker.record(run), job_dir, "Failed", reason, tags.get(T.STATUS))
             raise JobLost(f"job '{name}' was {reason}; it is recorded Failed")
         self._save(Submission(name, run.info.run_id, run.info.experiment_id, job_dir, handle, plan.get("timeout"),
                               handle.started_at, artifact_uri=run.info.artifact_uri))

@@ -1,10 +1,15 @@
 """Which process is which: a pid names a process only with its start time, since pids are reused.
 
-A job's ranks, the workspace's tracking server and a background sweep's runner are all found again from a
-file (pid and start time) by later processes, which must not take a stranger with a recycled pid for them.
+A job's ranks, its submitter, the workspace's tracking server and a background sweep's runner are all found
+again from a file (pid and start time) by later processes, which must not take a stranger with a recycled pid
+for them.
 """
 
 from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
 
 
 def start_time(pid: int) -> float | None:
@@ -21,3 +26,17 @@ def is_running(pid: int, started: float) -> bool:
     """True while `pid` is still the process that started at `started`."""
     now = start_time(pid)
     return now is not None and abs(now - started) < 0.5
+
+
+def note_this_process(path: Path) -> None:
+    """Leave this process's pid and start time in `path`, for later processes to tell whether it still runs."""
+    path.write_text(json.dumps({"pid": os.getpid(), "create_time": start_time(os.getpid())}))
+
+
+def noted_process(path: Path) -> tuple[int, bool] | None:
+    """The pid `note_this_process` left in `path` and whether that process still runs; None without a note."""
+    try:
+        noted = json.loads(path.read_text())
+        return noted["pid"], is_running(noted["pid"], noted["create_time"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

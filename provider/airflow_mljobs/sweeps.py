@@ -26,7 +26,7 @@ from typing import Callable
 from .backends.base import cancel_reason, mark_canceled
 from .engine import Engine, JobResult, Submission, describe
 from .naming import check_name, generate_name
-from .processes import is_running, start_time
+from .processes import note_this_process, noted_process
 from .spec import Document, NotRunnable, SubmitError, load_job_dict
 from .spec.bindings import render_only
 from .spec.dump import dump_yaml
@@ -326,7 +326,7 @@ class SweepRunner(Sweep):
         """Run the sweep to its end; `parent`: its run, opened already (by the command that started this one)."""
         parent = parent or self.open_parent()
         folder = self.engine.job_dir(self.name)
-        _note_runner(folder)
+        note_this_process(folder / RUNNER_FILE)
         say = write or (lambda text: None)
         started_at = time.time()
         running: dict[int, RunningTrial] = {}
@@ -438,18 +438,10 @@ def _sweep_run(engine: Engine, name: str):
     return run
 
 
-def _note_runner(folder) -> None:
-    (folder / RUNNER_FILE).write_text(json.dumps({"pid": os.getpid(), "create_time": start_time(os.getpid())}))
-
-
 def _runner(folder) -> int | None:
     """The pid of the process that runs the sweep, while it lives."""
-    try:
-        noted = json.loads((folder / RUNNER_FILE).read_text())
-        alive = is_running(noted["pid"], noted["create_time"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return noted["pid"] if alive and noted["pid"] != os.getpid() else None
+    noted = noted_process(folder / RUNNER_FILE)
+    return noted[0] if noted and noted[1] and noted[0] != os.getpid() else None
 
 
 def _text(value) -> str:

@@ -140,6 +140,7 @@ _FETCH_RUN_IDENTITY = Engine._run_identity
 
 def _as_if_its_submitter_died(job_dir):
     """Name a process that has ended as the job's submitter (this test's process, which submitted it, lives)."""
+    import json
     import subprocess
 
     from airflow_mljobs.engine import SUBMITTER
@@ -148,7 +149,7 @@ def _as_if_its_submitter_died(job_dir):
     gone = subprocess.Popen(["sleep", "0.2"])
     started = start_time(gone.pid)
     gone.wait()
-    (job_dir / SUBMITTER).write_text(f"{gone.pid} {started}")
+    (job_dir / SUBMITTER).write_text(json.dumps({"pid": gone.pid, "create_time": started}))
 
 
 def _submitter_stopped_before_starting(engine, path, name, monkeypatch):

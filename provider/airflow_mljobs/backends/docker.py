@@ -139,16 +139,17 @@ class DockerBackend:
         (its containers are removed)."""
         found = self.client.containers.list(all=True, filters={"label": f"{JOB_LABEL}={plan['name']}"})
         logs = {process["rank"]: process["log"] for process in plan["processes"]}
+        rank = {c.id: int(c.labels.get("mljobs.rank", -1)) for c in found}
         run_env = job_dir / RUN_ENV
-        if sorted(int(c.labels.get("mljobs.rank", -1)) for c in found) != sorted(logs) or not run_env.is_file():
+        if sorted(rank.values()) != sorted(logs) or not run_env.is_file():
             for container in found:
                 _remove(self.client, container.id)
             return None
         for container in found:
             if container.status == "created":
                 self.client.api.start(container.id)
-        containers = sorted((Container(int(c.labels["mljobs.rank"]), c.id, c.name, logs[int(c.labels["mljobs.rank"])])
-                             for c in found), key=lambda c: c.rank)
+        containers = sorted((Container(rank[c.id], c.id, c.name, logs[rank[c.id]]) for c in found),
+                            key=lambda c: c.rank)
         return DockerHandle(str(job_dir), containers, run_env.stat().st_mtime, self.docker_url, _client=self.client)
 
     def attach(self, data: dict) -> "DockerHandle":
