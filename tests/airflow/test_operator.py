@@ -76,6 +76,19 @@ def test_a_retry_runs_under_a_new_name_and_succeeds(test_airflow):
     by_name = {r.data.tags[T.JOB_NAME]: r.data.tags[T.STATUS] for r in runs}
     (first,) = [n for n in by_name if not n.endswith("-try2")]
     assert by_name == {first: "Failed", f"{first}-try2": "Completed"}
+    # the first try stored its job's identity without reading the store first (no job of its names existed);
+    # the retry read it, saw the job had failed, and stored its own
+    assert "Prior job in terminal state, resubmitting fresh" in result.stdout + result.stderr
+    assert json.loads(_stored_identity(test_airflow, "mljobs_retry", "flaky"))["name"] == f"{first}-try2"
+
+
+def _stored_identity(airflow, dag_id: str, task_id: str) -> str:
+    import sqlite3
+
+    db = sqlite3.connect(airflow.root / "airflow" / "airflow.db")
+    (value,) = db.execute("select value from task_state_store where dag_id = ? and task_id = ? and key = 'mljobs_job'",
+                          (dag_id, task_id)).fetchone()
+    return value
 
 
 def test_the_provider_is_discovered_with_its_connection_type(test_airflow):

@@ -107,7 +107,24 @@ class CommandJobOperator(BindingsSurviveJinja, ResumableJobMixin, BaseOperator):
     def execute(self, context) -> dict:
         if self.deferrable:
             return self._defer(context)
+        if self._first_of_its_names(context):
+            return self._execute_first(context)
         return self.execute_resumable(context)
+
+    def _first_of_its_names(self, context) -> bool:
+        """Whether no job of this task instance's names exists yet, seen in the workspace's folders (a look at a
+        few paths): then no identity can be stored either, for a stored one names a job that was made first,
+        and the task state store need not be read (an Airflow API call, 6-23 ms) before the job starts."""
+        if not self.durable or context.get("task_state_store") is None or not self.engine.config.embedded:
+            return False
+        names = dict.fromkeys([*self._names_of_earlier_tries(context), self._this_try(context)])
+        return not any(user_errors_fail(lambda: self.engine.job_dir(name)).exists() for name in names)
+
+    def _execute_first(self, context) -> dict:
+        """`execute_resumable` with nothing to resume: submit, store the job's identity at once, follow it."""
+        identity = self.submit_job(context)
+        context["task_state_store"].set(self.external_id_key, identity)
+        return self.poll_until_complete(identity, context)
 
     def submit_job(self, context) -> dict:
         """Start the job (or attach to the one an earlier try left running); its identity is stored at once."""
@@ -285,13 +302,15 @@ class CommandJobOperator(BindingsSurviveJinja, ResumableJobMixin, BaseOperator):
         base = self._base_name(context)
         return [base] + [f"{base}-try{n}" for n in range(2, context["ti"].try_number)]
 
+    def _this_try(self, context) -> str:
+        base, try_number = self._base_name(context), context["ti"].try_number
+        return base if try_number <= 1 else f"{base}-try{try_number}"
+
     def _name_for(self, context) -> str:
         """The name of a job of an earlier try that still runs (to attach: a worker died before the job's
         identity was stored), or a new one for this try. A name that another task instance's job holds is an
         error, never a job to attach to or collect."""
-        try_number = context["ti"].try_number
-        base = self._base_name(context)
-        this_try = base if try_number <= 1 else f"{base}-try{try_number}"
+        this_try = self._this_try(context)
         for name in dict.fromkeys([*self._names_of_earlier_tries(context), this_try]):  # each looked up once
             run = self.engine.find(name)
             if run is None:
