@@ -203,7 +203,8 @@ class CommandJobOperator(BindingsSurviveJinja, ResumableJobMixin, BaseOperator):
         from .triggers import JobTrigger
 
         state = context.get("task_state_store")
-        stored = state.get(self.external_id_key) if state is not None else None
+        fresh = self._first_of_its_names(context)
+        stored = state.get(self.external_id_key) if state is not None and not fresh else None
         status = self.get_job_status(stored, context) if stored else None
         if status == "Completed":
             return self.get_job_result(stored, context)
