@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import textwrap
 from pathlib import Path
 
@@ -13,6 +14,12 @@ from hypothesis import settings
 # container the tests start (the engine passes these opt-outs into containers).
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")
+
+# Tests press Ctrl-C in the processes they start (SIGINT). A shell that runs the suite in the background hands
+# it SIGINT ignored, which every child would inherit through exec, so that Ctrl-C did nothing: Python's own
+# handler is put back here, and children start with the signal's default.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # Property-based test budgets: `ci` by default; HYPOTHESIS_PROFILE=stress for a long hunt.
 settings.register_profile("ci", max_examples=300)
