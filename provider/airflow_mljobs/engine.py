@@ -300,13 +300,18 @@ class Engine:
         return get_backend(computes.backend_name(computes.resolve(job.compute, self.home))).isolated
 
     def find(self, name: str):
-        """The run of the job called `name`, or None: is the name taken? Every job of the embedded store has its
-        folder in this workspace, made (exclusively) before its run: a name without a folder is free, and the
-        store need not be searched. Another store may hold jobs submitted from other workspaces, so it is searched."""
+        """The run of the job called `name`, or None: is the name taken? The store is searched unless the name
+        is free here (`free_here`)."""
         tracker = self.tracker  # opened first: an unusable store is the error to report, before any folder is made
-        if self.config.embedded and not self.job_dir(name).exists():
+        if self.free_here(name):
             return None
         return tracker.find_job(name)
+
+    def free_here(self, name: str) -> bool:
+        """Whether no job can hold `name`, seen without opening the store: every job of the embedded store has
+        its folder in this workspace, made (exclusively) before its run. Another store may hold jobs submitted
+        from other workspaces: only a search tells (False)."""
+        return self.config.embedded and not self.job_dir(name).exists()
 
     def _final_plan(self, document, name, backend, staged, tags, uri: str) -> ExecutionPlan:
         """The plan with the tracking store in every rank's environment (the run's identity joins it when the

@@ -441,7 +441,10 @@ def _sweep_run(engine: Engine, name: str):
 def _runner(folder) -> int | None:
     """The pid of the process that runs the sweep, while it lives."""
     noted = noted_process(folder / RUNNER_FILE)
-    return noted[0] if noted and noted[1] and noted[0] != os.getpid() else None
+    if noted is None:
+        return None
+    pid, alive = noted
+    return pid if alive and pid != os.getpid() else None
 
 
 def _text(value) -> str:

@@ -78,7 +78,9 @@ def test_a_retry_runs_under_a_new_name_and_succeeds(test_airflow):
     assert by_name == {first: "Failed", f"{first}-try2": "Completed"}
     # the first try stored its job's identity without reading the store first (no job of its names existed);
     # the retry read it, saw the job had failed, and stored its own
-    assert "Prior job in terminal state, resubmitting fresh" in result.stdout + result.stderr
+    output = result.stdout + result.stderr
+    assert output.count("nothing to resume, the task state store is not read") == 1
+    assert "Prior job in terminal state, resubmitting fresh" in output
     assert json.loads(_stored_identity(test_airflow, "mljobs_retry", "flaky"))["name"] == f"{first}-try2"
 
 

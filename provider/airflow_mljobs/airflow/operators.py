@@ -115,13 +115,15 @@ class CommandJobOperator(BindingsSurviveJinja, ResumableJobMixin, BaseOperator):
         """Whether no job of this task instance's names exists yet, seen in the workspace's folders (a look at a
         few paths): then no identity can be stored either, for a stored one names a job that was made first,
         and the task state store need not be read (an Airflow API call, 6-23 ms) before the job starts."""
-        if not self.durable or context.get("task_state_store") is None or not self.engine.config.embedded:
+        if not self.durable or context.get("task_state_store") is None:
             return False
         names = dict.fromkeys([*self._names_of_earlier_tries(context), self._this_try(context)])
-        return not any(user_errors_fail(lambda: self.engine.job_dir(name)).exists() for name in names)
+        return all(user_errors_fail(lambda: self.engine.free_here(name)) for name in names)
 
     def _execute_first(self, context) -> dict:
         """`execute_resumable` with nothing to resume: submit, store the job's identity at once, follow it."""
+        self.log.info("no job of this task instance's names exists: nothing to resume, the task state store is "
+                      "not read")
         identity = self.submit_job(context)
         context["task_state_store"].set(self.external_id_key, identity)
         return self.poll_until_complete(identity, context)
