@@ -25,6 +25,7 @@ from typing import Callable
 
 from .backends.base import cancel_reason, mark_canceled
 from .engine import Engine, JobResult, Submission, describe
+from .loading import collector_paused
 from .naming import check_name, generate_name
 from .processes import note_this_process, noted_process
 from .spec import Document, NotRunnable, SubmitError, load_job_dict
@@ -469,7 +470,8 @@ def _log_plots(parent, rows: list[dict], metric: str, goal: str) -> None:
     if not scored:
         return
     try:
-        from matplotlib.figure import Figure
+        with collector_paused():
+            from matplotlib.figure import Figure
     except ImportError:
         return
     figure = Figure(figsize=(6, 4))

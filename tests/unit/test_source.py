@@ -57,3 +57,31 @@ def test_alias_bombs_are_refused():
         lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i-1}"] * 10) + "]")
     with pytest.raises(SpecError, match="more than"):
         load_text("\n".join(lines) + "\ncommand: echo\n", "bomb.yml")
+
+
+@pytest.mark.parametrize("text, line, column, says", [
+    ("command: echo\nresources:\n\tshm_size: 2g\n", 3, 1, "found character '\\t' that cannot start any token"),
+    ("command: *missing\n", 1, 10, "found undefined alias 'missing'"),
+    ("command: [echo, hi\nname: x\n", 2, 5, "expected ',' or ']'"),
+])
+def test_syntax_errors_say_what_the_pure_parser_says(text, line, column, says):
+    """libyaml reads valid files; a file it rejects is read again for the clearer message of PyYAML's own parser."""
+    with pytest.raises(SpecError) as info:
+        load_text(text, "broken.yml")
+    (problem,) = info.value.errors
+    assert (problem.mark.line, problem.mark.column) == (line, column)
+    assert says in problem.message
+
+
+def test_a_control_character_is_located_by_character_not_byte():
+    with pytest.raises(SpecError) as info:
+        load_text("description: été\ncommand: \"a\x07b\"\n", "ctrl.yml")
+    (problem,) = info.value.errors
+    assert (problem.mark.line, problem.mark.column) == (2, 12)
+    assert problem.message.endswith("does not allow: U+0007")
+
+
+def test_marks_count_characters_after_non_ascii_text():
+    source = parse_source("description: héllo wörld ✓\ncommand: echo\ninputs:\n  x: 1\n", "u.yml")
+    assert (source.mark(("command",)).line, source.mark(("command",)).column) == (2, 10)
+    assert (source.mark(("inputs", "x")).line, source.mark(("inputs", "x")).column) == (4, 6)

@@ -10,6 +10,7 @@ import importlib.util
 import random
 from dataclasses import dataclass
 
+from ..loading import collector_paused
 from .history import TrialRecord
 from .space import from_unit, grid_points, sample_dimension
 
@@ -73,7 +74,8 @@ class BayesianSampler:
         require_torch()
 
     def suggest(self, space: dict, history: tuple[TrialRecord, ...], index: int) -> dict:
-        import optuna
+        with collector_paused():
+            import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         distributions = {name: _optuna_distribution(space[name]) for name in sorted(space)}

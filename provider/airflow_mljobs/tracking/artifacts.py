@@ -27,9 +27,12 @@ def artifact_store(location: str, tracking_uri: str, client):
         return LocalFolder(Path(urllib.request.url2pathname(parts.path)))
     if parts.scheme == "mlflow-artifacts" and isinstance(client, RestClient):
         return ProxiedArtifacts(client, location)
-    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+    from ..loading import collector_paused
 
-    return get_artifact_repository(location, tracking_uri=tracking_uri)
+    with collector_paused():
+        from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+        return get_artifact_repository(location, tracking_uri=tracking_uri)
 
 
 class LocalFolder:

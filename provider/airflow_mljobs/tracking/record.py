@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+from ..loading import collector_paused
 from ..spec import SubmitError
 from . import tags as T
 from .artifacts import artifact_store
@@ -54,9 +55,10 @@ class Tracker:
         self.uri = uri or config.tracking_uri
         self._experiment_ids: dict[str, str] = {}  # name -> id: experiments are created once, and never renamed here
         try:
-            self.client = _client(self.uri)
-            if not self.served:  # the workspace's server answered its health check a moment ago
-                self.client.search_experiments(max_results=1)  # open the store now, to fail here and clearly
+            with collector_paused():  # MLflow's modules and its SQL store load here
+                self.client = _client(self.uri)
+                if not self.served:  # the workspace's server answered its health check a moment ago
+                    self.client.search_experiments(max_results=1)  # open the store now, to fail here and clearly
         except Exception as exc:
             raise SubmitError(f"cannot open the MLflow tracking store {config.tracking_uri}: {_first_line(exc)}") from None
         if self.uri.startswith("sqlite:///"):
@@ -139,7 +141,8 @@ class Tracker:
 
     def download_uri(self, uri: str, destination: Path) -> Path:
         """Fetch `runs:/...`, `mlflow-artifacts:/...` or `models:/...` into `destination`."""
-        from mlflow.artifacts import download_artifacts
+        with collector_paused():
+            from mlflow.artifacts import download_artifacts
 
         destination.mkdir(parents=True, exist_ok=True)
         return Path(download_artifacts(artifact_uri=uri, dst_path=str(destination), tracking_uri=self.uri))

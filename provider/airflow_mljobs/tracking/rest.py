@@ -107,9 +107,12 @@ class RestClient:
         if name.startswith("_"):
             raise AttributeError(name)
         if self._mlflow_client is None:
-            from mlflow.tracking import MlflowClient
+            from ..loading import collector_paused
 
-            self._mlflow_client = MlflowClient(tracking_uri=self.uri)
+            with collector_paused():
+                from mlflow.tracking import MlflowClient
+
+                self._mlflow_client = MlflowClient(tracking_uri=self.uri)
         return getattr(self._mlflow_client, name)
 
     # -- experiments --------------------------------------------------------------------------------------------
