@@ -78,6 +78,7 @@ class JobResult:
 
 
 SUBMITTER = "submitter"  # in a job folder: the pid and start time of the process that submitted the job
+COMPUTE_SETTINGS = "compute_settings"  # in plan.json: the settings given over the compute's (an engine URL)
 
 # MLflow reports usage to its makers unless one of these is set; a user's opt-out follows their jobs into containers
 TELEMETRY_OPT_OUTS = ("MLFLOW_DISABLE_TELEMETRY", "DO_NOT_TRACK")
@@ -180,7 +181,8 @@ class Engine:
             document = dataclasses.replace(document, model=job)
         draft = self.plan(document, name=name)
         target = computes.resolve(job.compute, self.home)
-        backend = get_backend(draft.backend, {**target.settings, **(compute_settings or {})})
+        compute_settings = compute_settings or {}
+        backend = get_backend(draft.backend, {**target.settings, **compute_settings})
         job_dir = self.job_dir(name)
         staged = prepare_job_folder(draft, job_dir, self.home / "cache", links=backend.links_inputs,
                                     fetch_mlflow=lambda uri, dst: self.tracker.download_uri(uri, dst))
@@ -195,7 +197,7 @@ class Engine:
                 ready, uri = self._ready(backend, draft, job_dir, job.base_dir, log or (lambda text: None))
                 plan = self._final_plan(document, name, backend, staged, tags, uri)
                 plan = dataclasses.replace(plan, image=ready.image, environment=ready.environment)
-                starting = pool.submit(self._start, backend, plan, job_dir, creating)
+                starting = pool.submit(self._start, backend, plan, job_dir, creating, compute_settings)
             except BaseException as exc:  # recorded on the run below; an interrupt (Ctrl-C) too
                 failure = exc
             try:
@@ -224,10 +226,10 @@ class Engine:
                 raise SubmitError(f"job '{name}' failed before it started: {reason}") from None
         return dataclasses.replace(submission, notes=notes)
 
-    def _start(self, backend, plan: ExecutionPlan, job_dir: Path, creating) -> Submission:
+    def _start(self, backend, plan: ExecutionPlan, job_dir: Path, creating, compute_settings: dict) -> Submission:
         """Start the job's processes and save their handle the moment the backend returns it: a submitter
         that dies from then on (a worker killed) leaves a job that a retry attaches to."""
-        handle = backend.submit(plan, job_dir, lambda: self._run_identity(creating, plan, job_dir))
+        handle = backend.submit(plan, job_dir, lambda: self._run_identity(creating, plan, job_dir, compute_settings))
         record = creating.result()
         submission = Submission(plan.name, record.run_id, record.experiment_id, job_dir, handle, plan.timeout,
                                 time.time(), artifact_uri=record.artifact_uri)
@@ -235,11 +237,14 @@ class Engine:
         return submission
 
     @staticmethod
-    def _run_identity(creating, plan: ExecutionPlan, job_dir: Path) -> dict[str, str]:
-        """The run's identity for the job's processes, once the run exists; the plan is saved with it."""
+    def _run_identity(creating, plan: ExecutionPlan, job_dir: Path, compute_settings: dict) -> dict[str, str]:
+        """The run's identity for the job's processes, once the run exists. The plan is saved with it, and with
+        the settings given over the compute's (an Airflow docker connection's engine), where the job is found
+        again if its submitter dies before it saves the handle."""
         record = creating.result()
         identity = {"MLFLOW_RUN_ID": record.run_id, "MLFLOW_EXPERIMENT_ID": record.experiment_id}
-        (job_dir / "plan.json").write_text(json.dumps(with_run(plan, identity).to_dict(), indent=1))
+        saved = {**with_run(plan, identity).to_dict(), COMPUTE_SETTINGS: compute_settings}
+        (job_dir / "plan.json").write_text(json.dumps(saved, indent=1))
         return identity
 
     @staticmethod
@@ -378,7 +383,8 @@ class Engine:
         plan_file, handle = job_dir / "plan.json", None
         if plan_file.is_file():  # written as the processes were about to start
             plan = json.loads(plan_file.read_text())
-            settings = computes.resolve(tags.get(T.COMPUTE, "local"), self.home).settings
+            settings = {**computes.resolve(tags.get(T.COMPUTE, "local"), self.home).settings,
+                        **plan.get(COMPUTE_SETTINGS, {})}
             handle = get_backend(tags[T.BACKEND], settings).recover(plan, job_dir)
         if handle is None:
             reason = f"lost: the process that submitted it (pid {pid}) died before the job started"

@@ -135,6 +135,39 @@ def test_a_job_whose_submitter_died_before_saving_its_handle_is_found_again(dock
     assert job_containers(docker_engine, name) == []
 
 
+def test_a_job_found_again_is_looked_for_on_the_engine_it_was_started_on(docker_engine, engine, project, unique):
+    """Settings given over the compute's (an Airflow docker connection's engine) are where a job whose submitter
+    died before saving its handle is looked for: here the compute names an engine where nothing listens."""
+    from airflow_mljobs import compute
+
+    where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    target = unique("nowhere")
+    compute.register(project(f"""
+        name: {target}
+        type: docker
+        docker_url: tcp://127.0.0.1:9
+    """, name="compute.yml"), engine.home)
+    try:
+        path = project(f"""
+            command: {WAIT_FOR_GO}
+            environment: {{image: python:3.11-slim}}
+            compute: {target}
+        """)
+        name = unique()
+        first = engine.submit(engine.load(path), name=name, compute_settings={"docker_url": where})
+        (engine.job_dir(name) / "handle.json").unlink()
+        _as_if_its_submitter_died(engine.job_dir(name))
+        later = Engine(home=engine.home)
+        attached = later.attach(name)
+        assert attached.run_id == first.run_id and attached.handle.docker_url == where
+        (engine.job_dir(name) / "wd" / "go").write_text("")
+        result = later.finalize(attached, later.follow(attached))
+        assert result.status == "Completed", result
+        assert job_containers(docker_engine, name) == []
+    finally:
+        compute.unregister(target, engine.home)
+
+
 _FETCH_RUN_IDENTITY = Engine._run_identity
 
 
@@ -159,8 +192,8 @@ def _submitter_stopped_before_starting(engine, path, name, monkeypatch):
 
     reached, release = threading.Event(), threading.Event()
 
-    def stopped_here(creating, plan, job_dir):
-        _FETCH_RUN_IDENTITY(creating, plan, job_dir)
+    def stopped_here(creating, plan, job_dir, compute_settings):
+        _FETCH_RUN_IDENTITY(creating, plan, job_dir, compute_settings)
         reached.set()
         release.wait(60)
         raise RuntimeError("the submitter is gone")
