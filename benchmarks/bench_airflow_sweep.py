@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from bytecode import compile_package
+from offline import stay_offline
 
 DAGS = '''
 from airflow.sdk import DAG, task
@@ -58,6 +59,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     compile_package()
+    stay_offline()
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         (root / "dags").mkdir()

@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 from bytecode import compile_package
+from offline import stay_offline
 
 ROOT = Path(__file__).resolve().parents[1]
 IMAGE = "python:3.11-slim"
@@ -122,6 +123,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     compile_package()
+    stay_offline()
     os.environ.pop("MLFLOW_TRACKING_URI", None)
     with tempfile.TemporaryDirectory() as folder:
         home = Path(folder)

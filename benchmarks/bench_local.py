@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from bytecode import compile_package
+from offline import stay_offline
 
 ROOT = Path(__file__).resolve().parents[1]
 NOOP = f"{sys.executable} -c pass"
@@ -159,6 +160,7 @@ def main() -> None:
     parser.add_argument("--gigabytes", type=float, default=1.0)
     args = parser.parse_args()
     compile_package()
+    stay_offline()
     os.environ.pop("MLFLOW_TRACKING_URI", None)
     with tempfile.TemporaryDirectory() as folder:
         home = Path(folder)
