@@ -109,9 +109,9 @@ def parse_source(text: str, name: str = "<string>") -> Source:
     more (which character cannot start a token, which alias is undefined)."""
     try:
         try:
-            return _compose(Source(name=name, text=text, data=None), _FastLoader)
+            return _compose(text, name, _FastLoader)
         except yaml.YAMLError:
-            return _compose(Source(name=name, text=text, data=None), _Loader)
+            return _compose(text, name, _Loader)
     except yaml.reader.ReaderError as exc:
         where = Source(name=name, text=text, data=None)._mark_at(min(exc.position, len(text)))
         raise SpecError([Problem(where, "", f"the file holds a character YAML does not allow: U+{exc.character:04X}",
@@ -127,12 +127,13 @@ def parse_source(text: str, name: str = "<string>") -> Source:
         raise SpecError([Problem(Mark(name, 1, 1), "", "the YAML is nested too deeply")]) from None
 
 
-def _compose(source: Source, loader_class: type) -> Source:
-    loader = loader_class(source.text)
+def _compose(text: str, name: str, loader_class: type) -> Source:
+    source = Source(name=name, text=text, data=None)
+    loader = loader_class(text)
     try:
         node = loader.get_single_node()
         if node is None:
-            raise SpecError([Problem(Mark(source.name, 1, 1), "", "the file is empty",
+            raise SpecError([Problem(Mark(name, 1, 1), "", "the file is empty",
                                      "write a job, environment or compute YAML")])
         problems: list[Problem] = []
         source.data = _build(loader, node, (), source, problems)

@@ -15,6 +15,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from ..loading import collector_paused
 from .rest import RestClient
 
 PROXY = "/api/2.0/mlflow-artifacts/artifacts"
@@ -27,8 +28,6 @@ def artifact_store(location: str, tracking_uri: str, client):
         return LocalFolder(Path(urllib.request.url2pathname(parts.path)))
     if parts.scheme == "mlflow-artifacts" and isinstance(client, RestClient):
         return ProxiedArtifacts(client, location)
-    from ..loading import collector_paused
-
     with collector_paused():
         from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 

@@ -20,6 +20,8 @@ import time
 import urllib.parse
 from dataclasses import dataclass, field
 
+from ..loading import collector_paused
+
 API = "/api/2.0/mlflow"
 RETRIED_STATUSES = {429, 500, 502, 503, 504}
 RETRIES = 5  # attempts in all, ~3 s of back-off: a server restarting or busy, as MLflow's own client retries
@@ -107,8 +109,6 @@ class RestClient:
         if name.startswith("_"):
             raise AttributeError(name)
         if self._mlflow_client is None:
-            from ..loading import collector_paused
-
             with collector_paused():
                 from mlflow.tracking import MlflowClient
 
