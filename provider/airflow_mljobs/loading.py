@@ -1,28 +1,52 @@
-"""Loading a heavy library (MLflow and its SQL store, matplotlib, Optuna) with the cyclic garbage collector paused.
+"""Loading a heavy library (MLflow and its SQL store, matplotlib, Optuna) with the cyclic garbage collector paused,
+and sparing the process the teardown of what it loaded.
 
 Each of them loads 10^4 to 10^5 objects that live as long as the process. Loaded with the collector running,
 those allocations set off full collections, and each one walks the whole heap (an Airflow task process holds
 10^5 to 10^6 objects before the job starts) to find no garbage. Under `airflow dags test`, opening the embedded
 store took 1.2 s with the collector running and 0.75 s with it paused; matplotlib's import took 0.47 s and
-0.19 s. The objects are not hidden from the collector (nothing is frozen): later collections see them as usual.
+0.19 s. The objects are not hidden from the collector while the process runs: later collections see them as
+usual.
+
+At exit, an interpreter that ends normally (the CLI, `airflow dags test`, `dag.test()` under pytest) tears its
+modules down and frees their objects one by one; with MLflow loaded beside Airflow that took 1.4 s against 0.4 s
+for Airflow alone. A deployed task process skips it already: Airflow's task runner runs the exit handlers, then
+leaves with `os._exit`. Here, once a heavy library is loaded, the last exit handler to run freezes the heap, so
+the final collections pass over it; every object still reachable is freed by the operating system instead.
+Python makes no promise to finalize objects that live until exit, and nothing of ours relies on it: files are
+flushed and closed, and the store's writes are committed, where they are made.
 """
 
 from __future__ import annotations
 
+import atexit
 import gc
 from contextlib import contextmanager
 from typing import Iterator
 
+_teardown_skipped = False
+
 
 @contextmanager
 def collector_paused() -> Iterator[None]:
-    """Pause the cyclic collector for the block, then restore the host's setting: a host that keeps it off
-    keeps it off."""
-    if not gc.isenabled():
+    """Pause the cyclic collector for the block, then restore the host's setting (a host that keeps it off
+    keeps it off), and skip the teardown of what was loaded at exit."""
+    if gc.isenabled():
+        gc.disable()
+        try:
+            yield
+        finally:
+            gc.enable()
+    else:
         yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
+    skip_teardown_at_exit()
+
+
+def skip_teardown_at_exit() -> None:
+    """Freeze the heap when the process exits, after the exit handlers registered before this call (they run
+    last registered, first run). The first call places it; later ones leave it there, so a command line that
+    calls this as it starts keeps the freeze behind the handlers of everything it loads."""
+    global _teardown_skipped
+    if not _teardown_skipped:
+        _teardown_skipped = True
+        atexit.register(gc.freeze)

@@ -1,4 +1,5 @@
-"""Heavy libraries load with the cyclic collector paused, and the host's collector setting survives."""
+"""Heavy libraries load with the cyclic collector paused, the host's collector setting survives, and a process
+that loaded them skips their teardown at exit."""
 
 from __future__ import annotations
 
@@ -59,3 +60,28 @@ def test_opening_the_embedded_store_sets_off_no_full_collection(tmp_path):
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["0", "True"]
+
+
+def test_a_process_that_opened_the_store_freezes_its_heap_at_exit_and_not_before(tmp_path):
+    """The freeze runs at exit, after the exit handlers registered before the store was opened (here, one that
+    reports what the collector holds frozen when it runs), and never while the process works."""
+    script = textwrap.dedent(f"""
+        import atexit, gc
+        atexit.register(lambda: print("at exit, frozen:", gc.get_freeze_count() > 100_000))
+        from airflow_mljobs.tracking import open_tracker, resolve_tracking
+
+        open_tracker(resolve_tracking({str(tmp_path)!r}))
+        print("after the load, frozen:", gc.get_freeze_count())
+    """)
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["after the load, frozen: 0", "at exit, frozen: True"]
+
+
+def test_a_process_that_loads_nothing_heavy_exits_as_usual():
+    script = ("import atexit, gc; atexit.register(lambda: print(gc.get_freeze_count()));"
+              "import airflow_mljobs.loading, airflow_mljobs.spec")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["0"]

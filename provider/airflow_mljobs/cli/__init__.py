@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ..loading import skip_teardown_at_exit
 from .compute import compute
 from .environment import environment
 from .job import job
@@ -17,20 +18,7 @@ def main() -> None:
     import logging
 
     logging.getLogger("mlflow").setLevel(logging.WARNING)  # store set-up chatter is not the user's concern
-    _exit_without_final_collection()
-
-
-def _exit_without_final_collection() -> None:
-    """A command that opened the store has MLflow, pandas and SQLAlchemy loaded, and the interpreter's last
-    garbage collection over them takes ~0.3-0.5 s of a 2 s command. Nothing in them needs finalizing (files
-    are flushed and the store's writes committed), so their objects are frozen out of that collection.
-    Registered as the command starts, the freeze runs after the exit handlers of all it loads later (exit
-    handlers run last registered, first run); it stops no handler, it only spares the collection."""
-    import atexit
-    import gc
-
-    atexit.unregister(gc.freeze)
-    atexit.register(gc.freeze)
+    skip_teardown_at_exit()  # placed first, so it runs after the exit handlers of all a command loads
 
 
 main.add_command(job)
