@@ -63,7 +63,7 @@ def test_opening_the_embedded_store_sets_off_no_full_collection(tmp_path):
 
 
 def test_a_process_that_opened_the_store_freezes_its_heap_at_exit_and_not_before(tmp_path):
-    """The freeze runs at exit, after the exit handlers registered before the store was opened (here, one that
+    """The freeze runs at exit, before the exit handlers registered before the store was opened (here, one that
     reports what the collector holds frozen when it runs), and never while the process works."""
     script = textwrap.dedent(f"""
         import atexit, gc
