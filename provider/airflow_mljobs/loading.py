@@ -1,17 +1,13 @@
 """Loading a heavy library (MLflow and its SQL store, matplotlib, Optuna) with the cyclic garbage collector paused,
 and sparing the process the teardown of what it loaded.
 
-Each of them loads 10^4 to 10^5 objects that live as long as the process. Loaded with the collector running,
-those allocations set off full collections, and each one walks the whole heap (an Airflow task process holds
-10^5 to 10^6 objects before the job starts) to find no garbage. Under `airflow dags test`, opening the embedded
-store took 1.2 s with the collector running and 0.75 s with it paused; matplotlib's import took 0.47 s and
-0.19 s. The objects are not hidden from the collector while the process runs: later collections see them as
-usual.
+Each of them loads many objects that live as long as the process. Loaded with the collector running, those
+allocations set off full collections, each walking the whole heap of an Airflow task process to find no
+garbage. The objects are not hidden from the collector while the process runs: later collections see them.
 
 At exit, an interpreter that ends normally (the CLI, `airflow dags test`, `dag.test()` under pytest) tears its
-modules down and frees their objects one by one; with MLflow loaded beside Airflow that took 1.4 s against 0.4 s
-for Airflow alone. A deployed task process skips it already: Airflow's task runner runs the exit handlers, then
-leaves with `os._exit`. Here, once a heavy library is loaded, an exit handler freezes the heap, so the final
+modules down and frees their objects one by one. A deployed task process skips it already: Airflow's task runner
+runs the exit handlers, then leaves with `os._exit`. (BENCHMARKS.md has the figures.) Here, once a heavy library is loaded, an exit handler freezes the heap, so the final
 collections pass over it; every object still reachable is freed by the operating system instead. Every exit
 handler still runs, before or after the freeze.
 Python makes no promise to finalize objects that live until exit, and nothing of ours relies on it: files are

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import posixpath
-import shlex
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -112,9 +111,10 @@ def build_plan(
     env.update({f"AZURE_ML_INPUT_{i.name}": i.value for i in inputs if i.value is not None})
     env.update({f"AZURE_ML_OUTPUT_{o.name}": o.value for o in outputs})
     nodes = trial.resources.instance_count
-    hosts = hosts or ["127.0.0.1"] * nodes
-    processes = _processes(command, trial.distribution, nodes, hosts, master_port, env, trial.environment_variables,
-                           root)
+    from .launchers import Layout, launcher_for
+
+    layout = Layout(command, nodes, hosts or ["127.0.0.1"] * nodes, master_port, env, dict(trial.environment_variables))
+    processes = launcher_for(trial.distribution).ranks(layout)
     code = local_code(trial.code, job.base_dir)
     code = str(code) if code else None
     if trial.code and not code:
@@ -199,46 +199,3 @@ def _output_plan(name: str, kind: str, root: str) -> OutputPlan:
     folder = f"named-outputs/{name}"
     value = posixpath.join(root, folder, name) if kind == "uri_file" else posixpath.join(root, folder)
     return OutputPlan(name, kind, folder, value)
-
-
-def _processes(command, distribution, nodes, hosts, port, env, user_env, root) -> tuple[ProcessPlan, ...]:
-    kind = distribution.type if distribution else None
-    per_node = distribution.process_count_per_instance if kind in ("pytorch", "mpi") else 1
-    specs = []
-    if kind == "mpi":
-        # one launcher per job; mpirun starts process_count_per_instance x nodes ranks
-        total = per_node * nodes
-        launcher = (f"mpirun --oversubscribe --allow-run-as-root --bind-to none -np {total} "
-                    f"bash -c {shlex.quote(command)}")
-        rank_env = {"AZ_BATCH_MASTER_NODE": f"{hosts[0]}:{port}", "NODE_RANK": "0"}
-        specs.append(ProcessPlan(0, 0, 0, launcher, {**env, **rank_env, **user_env}, "user_logs/std_log.txt"))
-        return tuple(specs)
-    if kind == "tensorflow":
-        workers = distribution.worker_count or nodes
-        servers = distribution.parameter_server_count
-        cluster = {"worker": [f"{hosts[i % len(hosts)]}:{port + i}" for i in range(workers)]}
-        if servers:
-            cluster["ps"] = [f"{hosts[i % len(hosts)]}:{port + workers + i}" for i in range(servers)]
-        tasks = [("worker", i) for i in range(workers)] + [("ps", i) for i in range(servers)]
-        for rank, (task, index) in enumerate(tasks):
-            config = {"cluster": cluster, "task": {"type": task, "index": index}, "environment": "cloud"}
-            rank_env = {"TF_CONFIG": json.dumps(config), "RANK": str(rank), "NODE_RANK": str(rank % nodes)}
-            specs.append(ProcessPlan(rank, rank % nodes, 0, command, {**env, **rank_env, **user_env},
-                                     _log(rank, len(tasks))))
-        return tuple(specs)
-    world = nodes * per_node
-    for node in range(nodes):
-        for local in range(per_node):
-            rank = node * per_node + local
-            rank_env = {"NODE_RANK": str(node), "RANK": str(rank), "LOCAL_RANK": str(local)}
-            if kind == "pytorch":
-                rank_env.update({
-                    "MASTER_ADDR": hosts[0], "MASTER_PORT": str(port), "WORLD_SIZE": str(world),
-                    "LOCAL_WORLD_SIZE": str(per_node), "GROUP_RANK": str(node),
-                })
-            specs.append(ProcessPlan(rank, node, local, command, {**env, **rank_env, **user_env}, _log(rank, world)))
-    return tuple(specs)
-
-
-def _log(rank: int, count: int) -> str:
-    return "user_logs/std_log.txt" if count == 1 else f"user_logs/std_log_process_{rank}.txt"

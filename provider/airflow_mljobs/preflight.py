@@ -11,6 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import compute as computes
+from .backends import get_backend
+from .launchers import LAUNCHERS, unsupported
 from .plan import is_local_path, local_code, local_source
 from .spec import CommandJob, Document, Problem, SpecError, SubmitError
 from .spec.errors import yaml_path
@@ -48,14 +50,15 @@ def problems(document: Document, home: Path) -> list[Problem]:
         elif item.type != "uri_file" and not source.is_dir():
             add(("inputs", item.name, "path"), f"{source} is a file, and the input is a {item.type}",
                 "give a folder, or type: uri_file")
+    distribution = trial.distribution.type if trial.distribution else None
+    if distribution not in LAUNCHERS:
+        add((*at, "distribution", "type"), unsupported(distribution), "use pytorch, tensorflow or mpi")
     try:
-        backend = computes.backend_name(computes.resolve(job.compute, home))
+        backend = get_backend(computes.backend_name(computes.resolve(job.compute, home)))
     except SubmitError as exc:
         add(("compute",), str(exc))
         return found
-    if backend == "kubernetes":
-        add(("compute",), "the kubernetes backend is not available in this version", "run on compute local or docker")
-    elif backend == "docker":
+    if backend.placement.image:
         _container_problems(job, at, home, add)
     return found
 

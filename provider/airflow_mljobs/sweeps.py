@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .backends.base import cancel_reason, mark_canceled
-from .engine import Engine, JobResult, Submission, describe
+from .engine import Engine, Follower, JobResult, Submission, describe
 from .loading import collector_paused
 from .naming import check_name, generate_name
 from .processes import note_this_process, noted_process
@@ -76,7 +76,7 @@ class RunningTrial:
     params: dict
     submission: Submission
     values: tuple = ()
-    token: dict = field(default_factory=dict)
+    follower: Follower | None = None  # made at the first watch, with the writer of the trial's log lines
     result: JobResult | None = None
     stop_reason: str | None = None
 
@@ -221,13 +221,13 @@ class Sweep:
         """Forward the trial's log, read its metric, apply the policy; True once the trial is finished.
 
         `wait` blocks up to that long for the trial to end first (a task instance watching its one trial)."""
+        if trial.follower is None:
+            def write(text: str) -> None:
+                say("".join(f"[trial {trial.index}] {line}\n" for line in text.splitlines()))
+
+            trial.follower = self.engine.follower(trial.submission, write)
         handle = trial.submission.handle
-        outcome = handle.poll(wait)
-        if outcome is None:  # limits.trial_timeout
-            outcome = self.engine.expire(trial.submission)
-        for chunk in handle.logs(trial.token, final=outcome is not None):
-            say("".join(f"[trial {trial.index}] {line}\n" for line in chunk.text.splitlines()))
-            trial.token = chunk.token
+        outcome = trial.follower.step(wait)  # limits.trial_timeout too
         if outcome is None and self.policy is None:  # nothing acts on a running trial's metric: read it at the end
             return False
         if outcome is None:

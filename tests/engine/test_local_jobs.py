@@ -234,7 +234,7 @@ def test_a_finalizer_that_must_not_wait_leaves_the_job_to_the_one_at_work(engine
 
 
 def test_logs_folder_is_uploaded_while_the_job_runs(engine, project, unique, monkeypatch):
-    monkeypatch.setattr("airflow_mljobs.engine.LOG_UPLOAD_SECONDS", 0.2)
+    monkeypatch.setattr("airflow_mljobs.engine.follow.LOG_UPLOAD_SECONDS", 0.2)
     path = project("""
         command: >-
           mkdir -p logs && echo step1 > logs/progress.txt &&

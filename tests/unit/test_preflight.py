@@ -84,3 +84,28 @@ def test_validate_and_dry_run_report_them_and_exit_2(write_yaml, tmp_path):
         assert f"{path}:2:7: error: code: {path.parent}/nowhere does not exist" in result.stderr
         assert "Traceback" not in result.stderr
     assert not (tmp_path / "ws" / "mlflow.db").exists()  # nothing was recorded
+
+
+def test_a_distribution_without_a_launcher_is_refused_on_its_type(write_yaml, tmp_path):
+    """Ray would otherwise start as unconnected plain processes: refused where the YAML says it, in a sweep too."""
+    command = write_yaml("""
+        command: python train.py
+        distribution:
+          type: ray
+        resources: {instance_count: 2}
+    """)
+    assert _found(command, tmp_path / "ws") == [
+        f"{command}:3:9: error: distribution.type: distribution type 'ray' is not run by mljobs (it runs pytorch, "
+        f"tensorflow and mpi); without a launcher its processes would start unconnected"]
+    sweep = write_yaml("""
+        type: sweep
+        sampling_algorithm: random
+        search_space: {lr: {type: choice, values: [1, 2]}}
+        objective: {primary_metric: m, goal: maximize}
+        limits: {max_total_trials: 2}
+        trial:
+          command: python train.py ${{search_space.lr}}
+          distribution: {type: ray}
+    """, name="sweep.yml")
+    assert [line.split(": error: ")[1].split(":")[0] for line in _found(sweep, tmp_path / "ws")] == [
+        "trial.distribution.type"]

@@ -112,13 +112,13 @@ class CommandJobOperator(BindingsSurviveJinja, ResumableJobMixin, BaseOperator):
         return self.execute_resumable(context)
 
     def _first_of_its_names(self, context) -> bool:
-        """Whether no job of this task instance's names exists yet, seen in the workspace's folders (a look at a
-        few paths): then no identity can be stored either, for a stored one names a job that was made first,
-        and the task state store need not be read (an Airflow API call, 6-23 ms) before the job starts."""
+        """Whether no job of this task instance's names exists yet, seen in the workspace's folders: then no
+        identity can be stored either, and the task state store (an Airflow API call) need not be read first."""
         if not self.durable or context.get("task_state_store") is None:
             return False
-        names = dict.fromkeys([*self._names_of_earlier_tries(context), self._this_try(context)])
-        return all(user_errors_fail(lambda: self.engine.free_here(name)) for name in names)
+        from ..engine.names import all_free
+
+        return user_errors_fail(lambda: all_free(self.engine, self._tries(context)))
 
     def _execute_first(self, context) -> dict:
         """`execute_resumable` with nothing to resume: submit, store the job's identity at once, follow it."""
@@ -292,80 +292,34 @@ class CommandJobOperator(BindingsSurviveJinja, ResumableJobMixin, BaseOperator):
         folder = self._dag_folder()
         return path if path.is_absolute() or folder is None else folder / path
 
-    def _base_name(self, context) -> str:
+    def _tries(self, context):
+        """This task instance's tries, as the engine names their jobs: `name=`, or a name made of the dag, the run,
+        the task and the map index."""
+        from ..engine.names import Tries
         from ..naming import safe_name
 
-        if self.job_name:
-            return self.job_name
         ti = context["ti"]
         map_index = getattr(ti, "map_index", -1)
-        return safe_name(ti.dag_id, context["run_id"], ti.task_id, str(map_index) if map_index >= 0 else "")
-
-    def _names_of_earlier_tries(self, context) -> list[str]:
-        base = self._base_name(context)
-        return [base] + [f"{base}-try{n}" for n in range(2, context["ti"].try_number)]
-
-    def _this_try(self, context) -> str:
-        base, try_number = self._base_name(context), context["ti"].try_number
-        return base if try_number <= 1 else f"{base}-try{try_number}"
+        base = self.job_name or safe_name(ti.dag_id, context["run_id"], ti.task_id,
+                                          str(map_index) if map_index >= 0 else "")
+        return Tries(base, ti.try_number, airflow_tags(context))
 
     def _name_for(self, context) -> str:
-        """The name of a job of an earlier try that still runs (to attach: a worker died before the job's
-        identity was stored), or a new one for this try. A name that another task instance's job holds is an
-        error, never a job to attach to or collect."""
-        this_try = self._this_try(context)
-        for name in dict.fromkeys([*self._names_of_earlier_tries(context), this_try]):  # each looked up once
-            run = self.engine.find(name)
-            if run is None:
-                continue
-            self._own(run, name, context)
-            if self.durable and _status_of(run) not in _tags().TERMINAL and not self._lost(name):
-                return name
-        return this_try
+        """The engine's choice (see `engine.names`): an earlier try's job still running, or this try's name."""
+        from ..engine.names import name_to_run
 
-    def _lost(self, name: str) -> bool:
-        """Whether the job called `name` was lost (its worker died before it started, during an image build, say):
-        attaching to it records that, and the try goes on under a name of its own."""
-        from ..spec import JobLost, SubmitError
-
-        try:
-            self.engine.attach(name)
-        except JobLost as lost:
-            self.log.warning("%s", lost)
-            return True
-        except SubmitError:  # still starting, say: submitting under that name says so
-            pass
-        return False
+        return name_to_run(self.engine, self._tries(context), resume=self.durable,
+                           warn=lambda text: self.log.warning("%s", text))
 
     def _completed_earlier(self, context) -> str | None:
-        """The name of an earlier try's job that completed, so that a retry never runs it twice.
-
-        Only where the task state store cannot say it (it keeps a job's identity across retries, and the
-        mixin collects a completed job from there): with the store, an earlier completed job and no stored
-        identity means the task was cleared, and a cleared task runs its job again."""
+        """An earlier try's completed job, looked for only where the task state store cannot say it (it keeps a
+        job's identity across retries, and the mixin collects a completed job from there): with the store, an
+        earlier completed job and no stored identity means the task was cleared, and a cleared task runs again."""
         if not self.durable or context.get("task_state_store") is not None:
             return None
-        for name in self._names_of_earlier_tries(context)[: max(0, context["ti"].try_number - 1)]:
-            run = self.engine.tracker.find_job(name)
-            if run is not None and _status_of(run) == "Completed" and _belongs_to(run, context):
-                return name
-        return None
+        from ..engine.names import completed_earlier
 
-    def _own(self, run, name: str, context) -> None:
-        if not _belongs_to(run, context):
-            tags = run.data.tags
-            owner = "/".join(tags.get(f"mljobs.airflow.{k}", "?") for k in ("dag_id", "run_id", "task_id")) \
-                if "mljobs.airflow.dag_id" in tags else "the command line or another tool"
-            raise AirflowFailException(f"the job name '{name}' is taken by a job of {owner}; job names are unique: "
-                                       f"give this task another name=, or none (one is derived from the task)")
-
-
-def _belongs_to(run, context) -> bool:
-    """Whether the job `run` was started by this task instance (any of its tries): its Airflow tags are ours."""
-    def identity(tags: dict) -> dict:
-        return {k: v for k, v in tags.items() if k.startswith("mljobs.airflow.") and k != "mljobs.airflow.try_number"}
-
-    return identity(run.data.tags) == identity(airflow_tags(context))
+        return completed_earlier(self.engine, self._tries(context))
 
 
 def _tags():

@@ -12,7 +12,7 @@ nothing, so a triggerer restart never stops it.
 from __future__ import annotations
 
 import asyncio
-import time
+from pathlib import Path
 from typing import Any, AsyncIterator
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
@@ -44,34 +44,25 @@ class JobTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         name = self.submission["name"]
         try:
-            handle = await asyncio.to_thread(self._handle)
-            timeout = self.submission.get("timeout")
-            logged: dict = {}
-            while True:
-                outcome = await asyncio.to_thread(handle.poll)
-                logged = await asyncio.to_thread(self._log_lines, handle, logged, outcome is not None)
-                if outcome is not None:
-                    yield TriggerEvent({"name": name, "status": outcome.status, "reason": outcome.reason,
-                                        "logged": logged})
-                    return
-                if timeout and time.time() - self.submission["started_at"] > timeout:
-                    await asyncio.to_thread(handle.cancel, f"timed out after limits.timeout of {timeout} s")
-                    continue
-                if self.deadline and time.time() > self.deadline:
-                    await asyncio.to_thread(handle.cancel, "killed by Airflow: the task's execution_timeout passed")
-                    continue
+            follower = await asyncio.to_thread(self._follower)
+            while (outcome := await asyncio.to_thread(follower.step)) is None:
                 await asyncio.sleep(self.poll_interval)
+            yield TriggerEvent({"name": name, "status": outcome.status, "reason": outcome.reason,
+                                "logged": follower.token})
         except Exception as exc:  # an error is an event, so that the task can say what went wrong
             yield TriggerEvent({"name": name, "status": "Error", "reason": f"{type(exc).__name__}: {exc}"})
 
-    def _log_lines(self, handle, since: dict, final: bool) -> dict:
-        """Log the job's lines written since `since`, as the task logs them; how far that reached."""
+    def _follower(self):
+        """The engine's follower of the job, writing its lines to this trigger's log as the task logs them, and
+        canceling it at the task's `execution_timeout`."""
+        from ..engine import Follower, Submission
         from .operators import _LineLogger
 
-        for chunk in handle.logs(since, final=final):
-            _LineLogger(self.log)(chunk.text)
-            since = chunk.token
-        return since
+        data = self.submission
+        submission = Submission(data["name"], data["run_id"], data["experiment_id"], Path(data["job_dir"]),
+                                self._handle(), data.get("timeout"), data["started_at"], reattached=True)
+        return Follower(submission, _LineLogger(self.log), deadline=self.deadline,
+                        deadline_reason="killed by Airflow: the task's execution_timeout passed")
 
     async def on_kill(self) -> None:
         await asyncio.to_thread(self._cancel)

@@ -1,18 +1,19 @@
 """The one small interface every backend implements. The engine never branches on a backend's name.
 
-`Backend.prepare(plan, ...)` readies what the plan needs (an image, for containers) and `Backend.submit(plan,
-job_dir, run_identity)` starts the job and returns a Handle at once. The job's MLflow run is created meanwhile:
-`run_identity()` waits for it and gives its variables, which a backend asks for as late as it can (a container
-is created before). A Handle knows how to `poll(wait)`
-for the outcome (blocking up to `wait` seconds for a change), `cancel(reason)` everything the job started, follow its `logs(since)` as resumable chunks,
-`release()` what it leaves behind once the engine has saved it, and serialize itself with `to_dict()` so that
-a trigger, `on_kill` or a retry can `attach()` again. The engine saves a handle the moment `submit` returns it;
-should the submitter die before, `recover(plan, job_dir)` finds the job's processes from what they left (labels,
-pid files), or says there is nothing to attach to.
+A backend gives its `placement` (where its processes see the job and how files and addresses reach them),
+`prepare`s what a plan needs (an image, for containers), and `submit`s it, returning a Handle at once; the
+job's MLflow run is created meanwhile and `run_identity()` waits for it. A Handle polls, cancels, follows
+logs as resumable chunks, `collect`s what the job wrote back into its folder, `release`s what it leaves
+behind, and serialises itself so that a trigger, `on_kill` or a retry attaches again. Should a submitter die
+before the handle is saved, `recover(plan, job_dir)` finds the job from what it left (labels, pid files).
+
+A new backend is one module and one line in `BACKENDS`.
 """
 
 from __future__ import annotations
 
+import importlib
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Protocol
@@ -33,6 +34,35 @@ class LogChunk:
     token: dict  # pass back as `since` to resume after this chunk
 
 
+@dataclass(frozen=True)
+class Placement:
+    """What the engine must know of where a backend runs a job's processes.
+
+    `root`: the job folder as the processes see it (None: at its path on this host). `inputs`: how read-only
+    inputs arrive: "link" (a symbolic link into this host's files) or "mount" (the backend mounts them).
+    `needs_server`: the processes cannot open the engine's own store and record through a tracking server.
+    `image`: they run in the job's environment image. `addresses` says where ranks meet."""
+
+    root: str | None = None
+    inputs: str = "link"
+    needs_server: bool = False
+    image: bool = False
+
+    def job_root(self, job_dir: Path) -> str:
+        return self.root or str(job_dir)
+
+    def addresses(self, name: str, nodes: int) -> tuple[list[str], int]:
+        """Each instance's address and the port rank 0 listens on. Ranks here share this host's loopback, so
+        the port is a free one rather than Azure's fixed 6105 (several jobs run side by side)."""
+        return ["127.0.0.1"] * nodes, free_port()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 class Handle(Protocol):
     def poll(self, wait: float = 0.0) -> Outcome | None: ...
 
@@ -40,7 +70,7 @@ class Handle(Protocol):
 
     def release(self, status: str, on_finish: str = "delete") -> None: ...
 
-    def sync_logs(self) -> None: ...
+    def collect(self) -> None: ...
 
     def logs(self, since: dict | None = None, *, final: bool = False) -> Iterator[LogChunk]: ...
 
@@ -49,8 +79,7 @@ class Handle(Protocol):
 
 class Backend(Protocol):
     name: str
-    links_inputs: bool  # may read-only inputs be symbolic links into the host file system?
-    isolated: bool  # do its processes need a tracking server rather than the host's store?
+    placement: Placement
 
     def notes(self, plan: ExecutionPlan) -> list[str]: ...
 
@@ -63,21 +92,23 @@ class Backend(Protocol):
     def recover(self, plan: dict, job_dir: Path) -> Handle | None: ...
 
 
+# name -> "module:Class", imported on demand: the docker and kubernetes clients load only when used
+BACKENDS: dict[str, str] = {
+    "local": "airflow_mljobs.backends.local:LocalBackend",
+    "docker": "airflow_mljobs.backends.docker:DockerBackend",
+}
+
+
 def get_backend(name: str, settings: dict | None = None) -> Backend:
-    """Backends are imported on demand: the docker and kubernetes clients load only when used."""
-    if name == "local":
-        from .local import LocalBackend
+    from ..spec import SubmitError
 
-        return LocalBackend(settings)
-    if name == "docker":
-        from .docker import DockerBackend
-
-        return DockerBackend(settings)
-    if name == "kubernetes":
-        from ..spec import SubmitError
-
+    if name == "kubernetes" and name not in BACKENDS:
         raise SubmitError("the kubernetes backend is not available in this version; run on compute local or docker")
-    raise ValueError(f"unknown backend {name!r}")
+    try:
+        module, _, cls = BACKENDS[name].partition(":")
+    except KeyError:
+        raise SubmitError(f"unknown backend {name!r} (known: {', '.join(sorted(BACKENDS))})") from None
+    return getattr(importlib.import_module(module), cls)(settings)
 
 
 def mark_canceled(job_dir: str | Path, reason: str) -> None:

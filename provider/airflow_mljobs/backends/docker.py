@@ -20,7 +20,7 @@ from typing import Callable, Iterator
 
 from ..plan import ExecutionPlan
 from ..spec import SubmitError
-from .base import LogChunk, Outcome, cancel_reason, mark_canceled
+from .base import LogChunk, Outcome, Placement, cancel_reason, mark_canceled
 from .docker_args import gpu_request, parse_docker_args, size_in_bytes
 from .logs import read_available
 
@@ -49,9 +49,8 @@ def docker_client(docker_url: str | None = None):
 
 
 def _api_version(docker, settings: dict) -> str:
-    """The engine's API version from the header of its ping (about 1 ms), capped at the newest this SDK speaks.
-    The SDK's own `version="auto"` asks for the engine's /version, which takes it about 10 ms: it gathers the
-    versions of all its components."""
+    """The engine's API version from the header of its ping, capped at the newest this SDK speaks (the SDK's
+    own `version="auto"` asks the slower /version, which gathers the versions of all the engine's parts)."""
     newest = docker.constants.DEFAULT_DOCKER_API_VERSION
     probe = docker.APIClient(version=newest, **settings)
     try:
@@ -67,8 +66,10 @@ def _api_version(docker, settings: dict) -> str:
 
 class DockerBackend:
     name = "docker"
-    links_inputs = False  # a container cannot follow a link to the host: read-only inputs are mounts
-    isolated = True  # processes cannot open the host's SQLite store: they get a tracking server
+    # the job folder mounted at one path; a container cannot follow a link to the host, so read-only inputs are
+    # mounts; it cannot open the host's SQLite store, so it records through a tracking server; it runs the
+    # environment's image, on the host's network
+    placement = Placement(root="/mljobs/job", inputs="mount", needs_server=True, image=True)
 
     def __init__(self, settings: dict | None = None) -> None:
         self.docker_url = (settings or {}).get("docker_url")
@@ -369,8 +370,9 @@ class DockerHandle:
         files = {c.rank: Path(self.job_dir) / c.log for c in self.containers}
         return read_available(files, since or {}, final=final, prefix=len(files) > 1)
 
-    def sync_logs(self) -> None:
-        """Copy everything the containers wrote into the job's log files (before they are uploaded)."""
+    def collect(self) -> None:
+        """Copy everything the containers wrote into the job's log files (before they are uploaded); outputs
+        are in the mounted job folder already."""
         self._start_pumps()
         self._drain()
 

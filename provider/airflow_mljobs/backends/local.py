@@ -19,7 +19,7 @@ from typing import Iterator
 
 from ..plan import ExecutionPlan
 from ..processes import is_running, start_time
-from .base import LogChunk, Outcome, cancel_reason, mark_canceled
+from .base import LogChunk, Outcome, Placement, cancel_reason, mark_canceled
 from .logs import read_available
 
 KILL_GRACE_SECONDS = float(os.environ.get("MLJOBS_KILL_GRACE", "10"))
@@ -32,8 +32,7 @@ _WRAPPER = ('mljobs_exit_file=$2; echo $$ > "$mljobs_exit_file.pid"; trap \'echo
 
 class LocalBackend:
     name = "local"
-    links_inputs = True  # read-only inputs are symbolic links to their source
-    isolated = False  # processes open the same tracking store as the engine
+    placement = Placement()  # the job folder where it is, inputs linked, the engine's own store, loopback
 
     def __init__(self, settings: dict | None = None) -> None:
         self.settings = settings or {}
@@ -182,8 +181,8 @@ class LocalHandle:
         container ends everything in it; the job folder stays, the record of what ran."""
         self._stop(self.ranks)
 
-    def sync_logs(self) -> None:
-        """The processes write their log files themselves: nothing to copy."""
+    def collect(self) -> None:
+        """The processes write into the job folder themselves: nothing to bring back."""
 
     def cancel(self, reason: str = "canceled") -> Outcome:
         mark_canceled(self.job_dir, reason)

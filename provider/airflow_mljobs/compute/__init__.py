@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..backends.base import BACKENDS
 from ..spec import SpecError, SubmitError, load
 from ..spec.dump import dump_yaml
 from ..spec.model import Compute
 
 BUILTIN = {"local": Compute(name="local", type="local"), "docker": Compute(name="docker", type="docker")}
-BACKEND_OF_TYPE = {"local": "local", "docker": "docker", "kubernetes": "kubernetes"}
+BACKEND_TYPES = ("kubernetes",)  # compute types run by the backend of that name, besides every registered one
 
 
 def compute_name(ref: str | None) -> str:
@@ -31,6 +32,8 @@ def resolve(ref: str | None, home: Path) -> Compute:
         return load(path, expect={"compute"}).model
     if name in BUILTIN:
         return BUILTIN[name]
+    if name in BACKENDS:  # every backend is a compute of its own name, as `docker` is
+        return Compute(name=name, type=name)
     raise SubmitError(
         f"compute '{name}' is not registered here; register it with `mljobs compute create -f <compute.yml>` "
         f"(type local, docker or kubernetes), or run elsewhere with --set compute=local"
@@ -38,13 +41,12 @@ def resolve(ref: str | None, home: Path) -> Compute:
 
 
 def backend_name(compute: Compute) -> str:
-    try:
-        return BACKEND_OF_TYPE[compute.type]
-    except KeyError:
-        raise SubmitError(
+    if compute.type in BACKENDS or compute.type in BACKEND_TYPES:
+        return compute.type
+    raise SubmitError(
             f"compute '{compute.name}' is an Azure '{compute.type}' target, which mljobs cannot start; register a "
             f"compute of type local, docker or kubernetes under the name '{compute.name}' instead"
-        ) from None
+        )
 
 
 def register(path: str | Path, home: Path, overrides=None) -> Compute:

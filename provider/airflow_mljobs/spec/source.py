@@ -29,8 +29,8 @@ _Loader.yaml_implicit_resolvers = {
 
 
 class _FastLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
-    """The same with libyaml's parser (when PyYAML has it), which reads a job file about nine times faster; its
-    marks count characters as the pure parser's do."""
+    """The same with libyaml's parser (when PyYAML has it), the faster of the two; its marks count characters
+    as the pure parser's do."""
 
     yaml_implicit_resolvers = _Loader.yaml_implicit_resolvers
 

@@ -58,11 +58,9 @@ class GridSampler:
 class BayesianSampler:
     """Gaussian-process Bayesian optimization (Optuna's GPSampler) over the history, rebuilt for every call.
 
-    Chosen by `benchmarks/bench_sweep.py`: after 50 trials its median regret is far below Optuna's default TPE
-    on Branin and Hartmann6. Running trials enter the model as if they had ended at the best value seen so far
-    (an optimistic constant liar): the acquisition sees no gain left at them, so a wave of trials spreads out.
-    It measured better than Optuna's own batch acquisition (qLogEI over pending points). The first 10 trials are
-    seeded random draws. Azure's bayesian sampling takes choice, uniform and quniform; quniform is
+    Chosen by `benchmarks/bench_sweep.py` (BENCHMARKS.md). Running trials enter the model as if they had ended
+    at the best value seen so far (an optimistic constant liar), so a wave of trials spreads out. The first 10
+    trials are seeded random draws. Azure's bayesian sampling takes choice, uniform and quniform; quniform is
     searched as uniform and rounded. Needs PyTorch (the `bayesian` extra).
     """
 

@@ -28,8 +28,8 @@ def open_tracker(config: TrackingConfig, prefer_server: bool = False) -> "Tracke
     `airflow dags test` runs many task instances in one process. Keyed by pid, so a forked child opens its own.
 
     With `prefer_server`, an embedded store is reached through the workspace's tracking server when one runs:
-    a command that makes a few calls then skips loading the SQLite store (~0.7 s of imports). A process that
-    makes many calls opens the store itself, at ~3 ms a call where the server takes ~20."""
+    a command that makes a few calls then skips loading the SQLite store. A process that makes many calls opens
+    the store itself, where each call is cheaper."""
     uri = config.tracking_uri
     if config.embedded:
         try:
@@ -241,7 +241,7 @@ def _client(uri: str):
 
 
 def _live_server(config: TrackingConfig) -> str | None:
-    """The workspace's tracking server when one runs: talking to it skips opening the SQLite store (~0.6 s)."""
+    """The workspace's tracking server when one runs: talking to it skips opening the SQLite store."""
     from .server import server_status
 
     state = server_status(config.home)
@@ -263,8 +263,8 @@ def _write_ahead_log(database: Path) -> None:
 
 def _sync_at_checkpoints(client) -> None:
     """Let this process's connections to the SQLite store sync its write-ahead log at checkpoints rather than at
-    every commit (`synchronous=NORMAL`): a write costs ~0.6 ms less, four to six times a job. The store stays
-    consistent whatever happens; only a power loss of the machine can undo its last commits."""
+    every commit (`synchronous=NORMAL`), for cheaper writes. The store stays consistent whatever happens; only a
+    power loss of the machine can undo its last commits."""
     from sqlalchemy import event
 
     engine = getattr(getattr(getattr(client, "_tracking_client", None), "store", None), "engine", None)

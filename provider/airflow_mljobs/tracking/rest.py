@@ -1,7 +1,7 @@
 """MLflow's REST API, spoken directly for the calls a job's record makes.
 
-A task instance or a CLI command is a process of its own, and importing MLflow's client costs it 1-1.5 s
-(pandas, alembic and fastapi come with it): more than the job's record itself. Against a tracking server (the
+A task instance or a CLI command is a process of its own, and importing MLflow's client (pandas, alembic and
+fastapi come with it) costs it more than the job's record itself. Against a tracking server (the
 workspace's own, or one the user names) the record is a handful of calls of MLflow's documented REST API,
 made here over one kept-alive connection per thread. Anything else asked of this client (figures,
 downloads, listings of artifacts) goes to MLflow's own client, imported when first needed.

@@ -23,8 +23,8 @@ from ..spec import SubmitError
 from .store import TrackingConfig
 
 START_SECONDS = float(os.environ.get("MLJOBS_SERVER_START_SECONDS", "180"))
-# MLflow's server also starts a runner for its own server-side jobs (GenAI evaluations and the like): seven more
-# processes of ~240 MB each, which take most of the server's start-up and that a job record never uses
+# MLflow's server also starts a runner for its own server-side jobs (GenAI evaluations and the like): several
+# large processes, most of the server's start-up, that a job record never uses
 SERVER_SETTINGS = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
 
 

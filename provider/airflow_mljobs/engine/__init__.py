@@ -1,10 +1,12 @@
 """Submit, follow, cancel, finalize and find jobs: the one code path the CLI and Airflow both use.
 
-A job's life: load and validate the YAML -> resolve the compute -> plan -> stage the job folder -> create the
-MLflow run (status Preparing) while the backend prepares and submits (an image, a container created, which starts
-once the run exists) -> Running
--> follow logs, enforce the timeout, upload ./logs -> Finalizing (upload outputs, logs, named outputs) ->
-Completed, Failed or Canceled, written once. An interrupt while the job prepares records it as Canceled.
+A job goes through stages, each in a module of its own where it is more than a few lines:
+- prepare: load and validate the YAML, resolve the compute (once), build the plan (once), stage the job folder;
+- start: create the MLflow run (Preparing) while the backend prepares and submits, then Running;
+- follow (`follow.py`): log lines, time limits, live ./logs;
+- finalize (`finalize.py`): outputs and logs uploaded, Completed, Failed or Canceled, written once;
+- queries: show, list, download.
+Which job a submitter's try runs (names, retries, ownership) is `names.py`.
 
 A job's name is its identity: submitting a name that is running attaches to it; one that has ended is an error.
 """
@@ -15,73 +17,35 @@ import contextlib
 import dataclasses
 import json
 import os
-import socket
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from . import compute as computes
-from .backends import Handle, Outcome, get_backend
-from .naming import check_name, generate_name
-from .plan import ExecutionPlan, Mount, build_plan, with_run
-from .processes import note_this_process, noted_process
-from .spec import Document, JobLost, NotRunnable, SubmitError, load, load_job_dict
-from .spec.dump import dump_yaml
-from .spec.model import CommandJob
-from .staging import git_info, prepare_job_folder
-from .tracking import JobRecord, resolve_tracking
-from .tracking import tags as T
+from .. import compute as computes
+from ..backends import Outcome, get_backend
+from ..naming import check_name, generate_name
+from ..plan import ExecutionPlan, Mount, build_plan, with_run
+from ..processes import note_this_process, noted_process
+from ..spec import Document, JobLost, NotRunnable, SubmitError, load, load_job_dict
+from ..spec.dump import dump_yaml
+from ..spec.model import CommandJob
+from ..staging import git_info, prepare_job_folder
+from ..tracking import JobRecord, resolve_tracking
+from ..tracking import tags as T
+from .finalize import finalize, record_unstarted
+from .follow import Follower
+from .jobs import JobResult, Submission, describe
+from .overrides import input_overrides, merge_overrides
 
-LOG_UPLOAD_SECONDS = float(os.environ.get("MLJOBS_LOG_UPLOAD_SECONDS", "10"))
-CONTAINER_ROOT = "/mljobs/job"  # where a container or pod sees its job folder
-
-
-@dataclass
-class Submission:
-    """A submitted (or re-attached) job: what a front door holds while it follows the job."""
-
-    name: str
-    run_id: str
-    experiment_id: str
-    job_dir: Path
-    handle: Handle
-    timeout: int | None
-    started_at: float
-    reattached: bool = False
-    notes: list[str] = field(default_factory=list)
-    artifact_uri: str | None = None  # the run's artifact location: uploads at the end need not read the run for it
-
-    def to_dict(self) -> dict:
-        """Everything needed to attach again (from a trigger, on_kill or a retry), as plain JSON."""
-        return {"name": self.name, "run_id": self.run_id, "experiment_id": self.experiment_id,
-                "job_dir": str(self.job_dir), "handle": self.handle.to_dict(), "timeout": self.timeout,
-                "started_at": self.started_at, "artifact_uri": self.artifact_uri}
-
-
-@dataclass(frozen=True)
-class JobResult:
-    name: str
-    status: str
-    run_id: str
-    experiment_id: str
-    exit_code: int | None = None
-    reason: str | None = None
-    metrics: dict = field(default_factory=dict)
-    outputs: dict = field(default_factory=dict)
-    log_tail: str = ""
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
+__all__ = ["Engine", "Follower", "JobResult", "Submission", "describe"]
 
 SUBMITTER = "submitter"  # in a job folder: the pid and start time of the process that submitted the job
 COMPUTE_SETTINGS = "compute_settings"  # in plan.json: the settings given over the compute's (an engine URL)
 
 # MLflow reports usage to its makers unless one of these is set; a user's opt-out follows their jobs into containers
 TELEMETRY_OPT_OUTS = ("MLFLOW_DISABLE_TELEMETRY", "DO_NOT_TRACK")
+
 
 
 class Engine:
@@ -97,7 +61,7 @@ class Engine:
     @property
     def tracker(self):
         if self._tracker is None:
-            from .tracking import open_tracker
+            from ..tracking import open_tracker
 
             self._tracker = open_tracker(self.config, prefer_server=self.prefer_server)
         return self._tracker
@@ -119,34 +83,35 @@ class Engine:
         """
 
         def read(extra):
-            merged = _merge_overrides(overrides, extra, compute)
+            merged = merge_overrides(overrides, extra, compute)
             if isinstance(job, dict):
                 return load_job_dict(job, overrides=merged, base_dir=base_dir)
             return load(job, merged, expect={"command", "sweep"})
 
         document = read(None)
-        return read(_input_overrides(document, inputs)) if inputs else document
+        return read(input_overrides(document, inputs)) if inputs else document
 
     def check(self, document: Document) -> None:
         """Raise SpecError, located, for what keeps the job from starting here (see `preflight`)."""
-        from .preflight import check
+        from ..preflight import check
 
         check(document, self.home)
 
-    def plan(self, document: Document, *, name: str | None = None, tracking_env: dict | None = None) -> ExecutionPlan:
-        """The job's plan on its compute (`--dry-run` prints it); the run's identity is filled in at submit."""
-        job = document.model
-        if not isinstance(job, CommandJob):
-            raise NotRunnable("this is a sweep job; sweeps are run by the sweep engine (mljobs job create, or "
-                              "sweep_job in a DAG), not as a single command")
+    def plan(self, document: Document, *, name: str | None = None) -> ExecutionPlan:
+        """The job's plan on its compute, as `--dry-run` prints it; the run's identity is filled in at submit."""
+        job = _command_job(document)
         target = computes.resolve(job.compute, self.home)
-        backend = get_backend(computes.backend_name(target))
-        name = check_name(name or job.name or generate_name())
-        env = tracking_env or {"MLFLOW_TRACKING_URI": self.config.tracking_uri, "MLFLOW_RUN_ID": "<created at submit>",
-                               "MLFLOW_EXPERIMENT_ID": "<created at submit>"}
-        root = CONTAINER_ROOT if backend.isolated else str(self.job_dir(name))
-        return build_plan(job, target, name=name, backend=backend.name, root=root, tracking_env=env,
-                          master_port=_free_port())
+        backend = get_backend(computes.backend_name(target), target.settings)
+        plan = self._build(job, target, backend, check_name(name or job.name or generate_name()))
+        return with_run(plan, {"MLFLOW_TRACKING_URI": self.config.tracking_uri,
+                               "MLFLOW_RUN_ID": "<created at submit>", "MLFLOW_EXPERIMENT_ID": "<created at submit>"})
+
+    def _build(self, job: CommandJob, target, backend, name: str) -> ExecutionPlan:
+        """The plan, as the backend's placement sees the job: its folder, and where its instances meet."""
+        placement = backend.placement
+        hosts, port = placement.addresses(name, job.trial.resources.instance_count)
+        return build_plan(job, target, name=name, backend=backend.name, root=placement.job_root(self.job_dir(name)),
+                          tracking_env={}, hosts=hosts, master_port=port)
 
     # -- submit ------------------------------------------------------------------------------------------------
     def submit(self, document: Document, *, name: str | None = None, experiment_name: str | None = None,
@@ -159,11 +124,14 @@ class Engine:
         receives what happens before the job starts (an image build, for containers); `compute_settings`
         go over the compute's own (an Airflow docker connection's engine URL, for example).
         """
-        job = document.model
+        job = _command_job(document)
         name = check_name(name or job.name or generate_name())
         self.check(document)  # before the store is opened: a job that cannot start fails fast and leaves no record
-        if self.prefer_server and self.config.embedded and self._runs_in_containers(job):
-            from .tracking.server import server_url
+        target = computes.resolve(job.compute, self.home)
+        compute_settings = compute_settings or {}
+        backend = get_backend(computes.backend_name(target), {**target.settings, **compute_settings})
+        if self.prefer_server and self.config.embedded and backend.placement.needs_server:
+            from ..tracking.server import server_url
 
             server_url(self.config)  # needed anyway; started before the store is opened, it spares the MLflow import
         existing = self.find(name)
@@ -179,12 +147,9 @@ class Engine:
         if experiment_name:
             job = dataclasses.replace(job, experiment_name=experiment_name)
             document = dataclasses.replace(document, model=job)
-        draft = self.plan(document, name=name)
-        target = computes.resolve(job.compute, self.home)
-        compute_settings = compute_settings or {}
-        backend = get_backend(draft.backend, {**target.settings, **compute_settings})
+        draft = self._build(job, target, backend, name)
         job_dir = self.job_dir(name)
-        staged = prepare_job_folder(draft, job_dir, self.home / "cache", links=backend.links_inputs,
+        staged = prepare_job_folder(draft, job_dir, self.home / "cache", links=backend.placement.inputs == "link",
                                     fetch_mlflow=lambda uri, dst: self.tracker.download_uri(uri, dst))
         note_this_process(job_dir / SUBMITTER)
         # The run is created while the backend prepares (an image checked or built, a container created): the
@@ -195,8 +160,7 @@ class Engine:
             starting, failure = None, None
             try:
                 ready, uri = self._ready(backend, draft, job_dir, job.base_dir, log or (lambda text: None))
-                plan = self._final_plan(document, name, backend, staged, tags, uri)
-                plan = dataclasses.replace(plan, image=ready.image, environment=ready.environment)
+                plan = self._final_plan(ready, backend, staged, tags, uri)
                 starting = pool.submit(self._start, backend, plan, job_dir, creating, compute_settings)
             except BaseException as exc:  # recorded on the run below; an interrupt (Ctrl-C) too
                 failure = exc
@@ -255,26 +219,16 @@ class Engine:
         reason = ("interrupted while preparing" if interrupted else
                   str(exc) if isinstance(exc, SubmitError) else f"could not start: {exc}")
         record.log_text(job_yaml, "job.yml")
-        Engine._record_unstarted(record, job_dir, status, reason, "Preparing", params)
+        record_unstarted(record, job_dir, status, reason, "Preparing", params)
         return reason
-
-    @staticmethod
-    def _record_unstarted(record, job_dir: Path, status: str, reason: str, current: str | None,
-                          params: dict | None = None) -> None:
-        """The end of a job none of whose processes ran: its status and reason, the logs it has (an image
-        build's), and its result in its folder."""
-        record.log_dir(job_dir / "user_logs", "user_logs")
-        record.set_status(status, reason=reason, current=current, params=params)
-        result = JobResult(record.name, status, record.run_id, record.experiment_id, None, reason)
-        (job_dir / "result.json").write_text(json.dumps(result.to_dict()))
 
     def _ready(self, backend, draft: ExecutionPlan, job_dir: Path, base_dir: Path, log) -> tuple[ExecutionPlan, str]:
         """What the job needs besides its run: the backend's preparation (an image, for containers: its
         `image` and `environment` resolved), and the tracking URI its processes use."""
         ready = backend.prepare(draft, job_dir, base_dir, self.home, log)
         uri = self.config.tracking_uri
-        if backend.isolated:
-            from .tracking.server import server_url
+        if backend.placement.needs_server:
+            from ..tracking.server import server_url
 
             # the workspace's server when the engine already records through it, else started now if need be
             uri = self.tracker.uri if self.tracker.served else server_url(self.config)
@@ -282,9 +236,8 @@ class Engine:
 
     @staticmethod
     def _started(starting, record, params: dict, job_yaml: str) -> Submission:
-        """The started job, once its YAML, Running status and parameters are written while it starts (starting
-        a container is an engine round trip of ~0.1 s, the writes a few ms). A job whose status cannot be
-        written is stopped."""
+        """The started job, once its YAML, Running status and parameters are written while it starts (the writes
+        overlap a container's start). A job whose status cannot be written is stopped."""
         try:
             record.log_text(job_yaml, "job.yml")
             record.set_status("Running", params=params)
@@ -297,12 +250,6 @@ class Engine:
                 pass
             raise
         return starting.result()
-
-    def _runs_in_containers(self, job) -> bool:
-        """Whether the job's processes cannot open the embedded store and need the workspace's tracking server."""
-        if not isinstance(job, CommandJob):
-            return False
-        return get_backend(computes.backend_name(computes.resolve(job.compute, self.home))).isolated
 
     def find(self, name: str):
         """The run of the job called `name`, or None: is the name taken? The store is searched unless the name
@@ -318,20 +265,19 @@ class Engine:
         from other workspaces: only a search tells (False)."""
         return self.config.embedded and not self.job_dir(name).exists()
 
-    def _final_plan(self, document, name, backend, staged, tags, uri: str) -> ExecutionPlan:
-        """The plan with the tracking store in every rank's environment (the run's identity joins it when the
-        run exists: `with_run`), and what the backend must mount."""
+    def _final_plan(self, ready: ExecutionPlan, backend, staged, tags, uri: str) -> ExecutionPlan:
+        """The prepared plan with the tracking store in every rank's environment (the run's identity joins it
+        when the run exists), what the backend must mount, and the labels that identify the job."""
         mounts = list(staged.mounts)
-        if backend.isolated and self.config.embedded:
-            # artifacts are written straight into the artifact root, seen at the same path
-            root = str(self.home / "artifacts")
-            mounts.append(Mount(root, root, read_only=False))
         env = {"MLFLOW_TRACKING_URI": uri}
-        if backend.isolated:  # a local job inherits the submitter's environment; a container gets its opt-outs
+        if backend.placement.needs_server:  # a local job inherits the submitter's environment, a container its opt-outs
             env.update({k: os.environ[k] for k in TELEMETRY_OPT_OUTS if k in os.environ})
-        plan = self.plan(document, name=name, tracking_env=env)
-        labels = {"mljobs.job": name, **{k: str(v) for k, v in (tags or {}).items() if k.startswith("mljobs.airflow.")}}
-        return dataclasses.replace(plan, mounts=tuple(mounts), labels=labels)
+            if self.config.embedded:  # artifacts are written straight into the artifact root, seen at the same path
+                root = str(self.home / "artifacts")
+                mounts.append(Mount(root, root, read_only=False))
+        labels = {"mljobs.job": ready.name,
+                  **{k: str(v) for k, v in (tags or {}).items() if k.startswith("mljobs.airflow.")}}
+        return with_run(dataclasses.replace(ready, mounts=tuple(mounts), labels=labels), env)
 
     def _run_tags(self, document: Document, plan: ExecutionPlan, extra: dict | None) -> dict[str, str]:
         job = document.model
@@ -388,7 +334,7 @@ class Engine:
             handle = get_backend(tags[T.BACKEND], settings).recover(plan, job_dir)
         if handle is None:
             reason = f"lost: the process that submitted it (pid {pid}) died before the job started"
-            self._record_unstarted(self.tracker.record(run), job_dir, "Failed", reason, tags.get(T.STATUS))
+            record_unstarted(self.tracker.record(run), job_dir, "Failed", reason, tags.get(T.STATUS))
             raise JobLost(f"job '{name}' was {reason}; it is recorded Failed")
         self._save(Submission(name, run.info.run_id, run.info.experiment_id, job_dir, handle, plan.get("timeout"),
                               handle.started_at, artifact_uri=run.info.artifact_uri))
@@ -397,103 +343,28 @@ class Engine:
                since: dict | None = None, on_token: Callable[[dict], None] | None = None,
                poll_interval: float = 0.1) -> Outcome:
         """Stream the job's log lines to `write` until it ends; enforce `limits.timeout`; upload ./logs."""
-        handle = submission.handle
-        token = dict(since or {})
-        next_upload = time.time() + LOG_UPLOAD_SECONDS
-        wait = 0.0
-        while True:
-            outcome = handle.poll(wait)
-            moved = False
-            for chunk in handle.logs(token, final=outcome is not None):
-                if write is not None:
-                    write(chunk.text)
-                token = chunk.token
-                moved = True
-            if moved and on_token is not None:
-                on_token(token)
-            if outcome is not None:
-                return outcome
-            if self.expire(submission) is not None:
-                continue
-            if time.time() >= next_upload:
-                self._upload_live_logs(submission)
-                next_upload = time.time() + LOG_UPLOAD_SECONDS
-            wait = 0.0 if moved else min(max(wait * 2, 0.01), poll_interval)
+        return self.follower(submission, write, since).run(poll_interval, on_token)
 
-    def expire(self, submission: Submission) -> Outcome | None:
-        """Cancel a job that has run past its `limits.timeout`; its outcome then, else None."""
-        if submission.timeout and time.time() - submission.started_at > submission.timeout:
-            return submission.handle.cancel(f"timed out after limits.timeout of {submission.timeout} s")
-        return None
+    def follower(self, submission: Submission, write: Callable[[str], None] | None = None,
+                 since: dict | None = None, **limits) -> Follower:
+        """A follower of the job that uploads its ./logs as it runs (`limits`: a deadline, see Follower)."""
+        return Follower(submission, write, since, upload=self._upload_live_logs, **limits)
 
     def wait(self, submission: Submission) -> JobResult:
         return self.finalize(submission, self.follow(submission))
 
     def finalize(self, submission: Submission, outcome: Outcome | None = None, on_finish: str = "delete",
                  wait: bool = True) -> JobResult | None:
-        """Upload what the job left and write its terminal status, once; later calls read the saved result.
-
-        One finalizer at a time (a lock the system releases if its process dies); the others wait for it and read
-        its result, or with `wait=False` return None at once (a signal handler must not wait for the code it
-        interrupted). A finalizer that died midway is taken over."""
-        result_file = submission.job_dir / "result.json"
-        if result_file.is_file():
-            return JobResult(**json.loads(result_file.read_text()))
-        outcome = outcome or submission.handle.poll()
-        if outcome is None:
-            raise SubmitError(f"job '{submission.name}' is still running")
-        with _finalizing(submission.job_dir, wait) as taken_over:
-            if taken_over is None:  # another finalizer is at work
-                return None
-            if result_file.is_file():  # finalized by another process while this one waited
-                return JobResult(**json.loads(result_file.read_text()))
-            result = self._finalize(submission, outcome, on_finish, taken_over)
-            result_file.write_text(json.dumps(result.to_dict(), indent=1))
-            return result
-
-    def _finalize(self, submission: Submission, outcome: Outcome, on_finish: str, taken_over: bool) -> JobResult:
-        submission.handle.sync_logs()
-        tail = _log_tail(submission.job_dir / "user_logs")
-        workdir = submission.job_dir / "wd"
-        named = submission.job_dir / "named-outputs"
-        named_outputs = sorted(named.iterdir()) if named.is_dir() else []
-        outputs = {}
-        # the one writer of the job's end need not read its status first, unless it takes over from a finalizer
-        # that died (which may have written it); containers are removed meanwhile (an engine round trip). The
-        # store's calls stay one at a time: a store in this process shares its interpreter lock, and a tracking
-        # server runs one worker, so two at once take as long
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            releasing = pool.submit(submission.handle.release, outcome.status, on_finish)
-            record = JobRecord(self.tracker, submission.run_id, submission.experiment_id, submission.name,
-                               submission.artifact_uri)
-            current = "Running"
-            if taken_over:
-                tags = record.tags()
-                current = tags.get(T.STATUS, current)
-                if current in T.TERMINAL:  # the finalizer that died wrote the job's end: that is its outcome
-                    code = tags.get(T.EXIT_CODE)
-                    outcome = Outcome(current, int(code) if code else None, tags.get(T.REASON))
-            if current not in T.TERMINAL and (named_outputs or _has_files(workdir / "outputs")):
-                current = "Finalizing"  # logs alone upload in a moment: no status for that
-                record.set_status(current)
-            record.log_dir(workdir / "outputs", "outputs")
-            record.log_dir(workdir / "logs", "logs")
-            record.log_dir(submission.job_dir / "user_logs", "user_logs")
-            for folder in named_outputs:
-                record.log_dir(folder, f"named-outputs/{folder.name}")
-                outputs[folder.name] = str(folder)
-            record.set_status(outcome.status, reason=outcome.reason, exit_code=outcome.exit_code, current=current)
-            run = self.tracker.run(submission.run_id)  # the job has ended: its metrics are final
-            releasing.result()  # what it raised, raised here
-        return JobResult(submission.name, outcome.status, submission.run_id, submission.experiment_id,
-                         outcome.exit_code, outcome.reason, dict(run.data.metrics), outputs,
-                         tail if outcome.status != "Completed" else "")
+        """Upload what the job left and write its terminal status, once (see `finalize.py`)."""
+        return finalize(self, submission, outcome, on_finish, wait)
 
     def _upload_live_logs(self, submission: Submission) -> None:
         try:
             record = JobRecord(self.tracker, submission.run_id, submission.experiment_id, submission.name)
             record.log_dir(submission.job_dir / "wd" / "logs", "logs")
         except Exception as exc:  # a slow or busy store must not stop the job
+            import sys
+
             print(f"mljobs: could not upload ./logs yet: {exc}", file=sys.stderr)
 
     def cancel(self, name: str, reason: str = "canceled by user") -> JobResult:
@@ -554,123 +425,9 @@ class Engine:
         return written
 
 
-def describe(run) -> dict:
-    tags = run.data.tags
-    return {
-        "name": tags.get(T.JOB_NAME, run.info.run_name),
-        "type": tags.get(T.JOB_TYPE, "command"),
-        "status": tags.get(T.STATUS, "NotStarted"),
-        "experiment_id": run.info.experiment_id,
-        "run_id": run.info.run_id,
-        "compute": tags.get(T.COMPUTE),
-        "start_time": _iso(run.info.start_time),
-        "end_time": _iso(run.info.end_time),
-        "exit_code": int(tags[T.EXIT_CODE]) if tags.get(T.EXIT_CODE, "").lstrip("-").isdigit() else None,
-        "failure_reason": tags.get(T.REASON),
-        "parent_run_id": tags.get("mlflow.parentRunId"),
-        "params": dict(run.data.params),
-        "metrics": dict(run.data.metrics),
-        "tags": {k: v for k, v in tags.items() if not k.startswith("mlflow.") and not k.startswith("mljobs.")},
-    }
-
-
-def _iso(millis: int | None) -> str | None:
-    if not millis:
-        return None
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(millis / 1000))
-
-
-def _input_overrides(document: Document, inputs: dict) -> dict:
-    """Overrides for `inputs` given by name (an operator's `inputs=`); a name the job does not declare is an
-    error, not a new input (a typo would otherwise run the job on the YAML's own value)."""
-    from .spec import Mark, Problem, SpecError
-    from .spec.errors import did_you_mean
-
-    declared = document.model.inputs
-    unknown = [name for name in inputs if name not in declared]
-    if unknown:
-        raise SpecError([Problem(Mark(f"inputs['{name}']", 0, 0), f"inputs.{name}",
-                                 f"the job declares no input '{name}' (it declares: {', '.join(declared) or 'none'})",
-                                 did_you_mean(name, declared)) for name in unknown])
-    result = {}
-    for name, value in inputs.items():
-        spec = declared.get(name)
-        if spec is not None and isinstance(value, str):
-            if not spec.is_literal:
-                result[f"{name}.path"] = value
-                continue
-            if spec.type in ("integer", "number", "boolean"):
-                try:
-                    value = json.loads(value)
-                except ValueError:
-                    pass
-        result[name] = value
-    return result
-
-
-def _merge_overrides(overrides, inputs: dict | None, compute: str | None) -> list[str] | dict | None:
-    """One set of overrides. A list of `KEY=VALUE` stays text, read as `--set` reads it. A mapping keeps its
-    values, except that a string written exactly as JSON writes a number, a boolean or null is that value (a
-    rendered template "4" is the number 4; "1.10" stays a string)."""
-    extra = {f"inputs.{k}": v for k, v in (inputs or {}).items()}
-    if compute:
-        extra["compute"] = compute
-    if isinstance(overrides, (list, tuple)):
-        return [*overrides, *(f"{k}={json.dumps(v)}" for k, v in extra.items())] or None
-    merged = {k: _scalar(v) for k, v in (overrides or {}).items()}
-    merged.update(extra)
-    return merged or None
-
-
-def _scalar(value):
-    if not isinstance(value, str):
-        return value
-    try:
-        parsed = json.loads(value)
-    except ValueError:
-        return value
-    return parsed if not isinstance(parsed, (dict, list, str)) and json.dumps(parsed) == value.strip() else value
-
-
-@contextlib.contextmanager
-def _finalizing(job_dir: Path, wait: bool = True):
-    """Hold the job's finalizing lock (waiting while another finalizer holds it, unless not `wait`: then yields
-    None); yields whether a finalizer started before and did not finish (it died: its lock went with it, the
-    mark it left stays)."""
-    import fcntl
-
-    with open(job_dir / "finalizing", "a+") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            yield None
-            return
-        lock.seek(0)
-        taken_over = bool(lock.read())
-        lock.write(f"{os.getpid()}\n")
-        lock.flush()
-        yield taken_over
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _has_files(folder: Path) -> bool:
-    return folder.is_dir() and any(path.is_file() for path in folder.rglob("*"))
-
-
-def _log_tail(folder: Path, lines: int = 30) -> str:
-    files = sorted(folder.glob("std_log*.txt")) if folder.is_dir() else []
-    tail = []
-    for path in files:
-        with open(path, "rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            size = handle.tell()
-            handle.seek(max(0, size - 8192))
-            text = handle.read().decode("utf-8", errors="replace").splitlines()[-lines:]
-        prefix = f"[{path.stem}] " if len(files) > 1 else ""
-        tail.extend(prefix + line for line in text)
-    return "\n".join(tail[-lines:])
+def _command_job(document: Document) -> CommandJob:
+    job = document.model
+    if not isinstance(job, CommandJob):
+        raise NotRunnable("this is a sweep job; sweeps are run by the sweep engine (mljobs job create, or "
+                          "sweep_job in a DAG), not as a single command")
+    return job
