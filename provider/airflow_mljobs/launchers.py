@@ -41,6 +41,10 @@ class Plain:
     def per_instance(self) -> int:
         return 1
 
+    def ports(self, nodes: int) -> int:
+        """How many consecutive ports, from rank 0's, the ranks listen on."""
+        return 1
+
     def rank_env(self, layout: Layout, rank: int, node: int, local: int, world: int) -> dict[str, str]:
         return {"NODE_RANK": str(node), "RANK": str(rank), "LOCAL_RANK": str(local)}
 
@@ -67,6 +71,9 @@ class PyTorch(Plain):
 
 class TensorFlow(Plain):
     """One process per worker and parameter server, each told the whole cluster in TF_CONFIG."""
+
+    def ports(self, nodes: int) -> int:
+        return (self.distribution.worker_count or nodes) + self.distribution.parameter_server_count
 
     def ranks(self, layout: Layout) -> tuple[ProcessPlan, ...]:
         workers = self.distribution.worker_count or layout.nodes

@@ -1,4 +1,10 @@
-"""Job names: generated when none is given, derived from Airflow's identity when run from a DAG."""
+"""Names: job names generated when none is given, derived from Airflow's identity when run from a DAG; and the one
+way a name that is data (an experiment's, a compute's, a file name read from a store) becomes a path.
+
+A name becomes a path only as a single folder or file name that this module made or checked: `check_name` (job
+names, which are folders), `check_segment` (a registered compute's file), `path_segment` (any text, such as an
+experiment name, turned into a folder name that cannot leave its parent).
+"""
 
 from __future__ import annotations
 
@@ -18,10 +24,41 @@ def check_name(name: str) -> str:
     YAML's `name:` is, so that it never leaves the workspace's job folders."""
     from .spec import NotRunnable
 
-    if not VALID.match(name):
+    if not VALID.fullmatch(name):
         raise NotRunnable(f"'{name}' is not a job name: a job name holds letters, digits, - and _ (at most 255), "
                           f"starting with a letter or digit")
     return name
+
+
+def check_segment(name, what: str = "name") -> str:
+    """`name`, when it is a name that can be a file of its own in a folder: letters, digits, `-` and `_` (at most
+    255, starting with a letter or digit), as a job name. Anything else (`..`, `/`, `%2e%2e`, a NUL, a newline, an
+    absolute path) is refused with a NotRunnable that says what `what` may hold."""
+    from .spec import NotRunnable
+
+    if not isinstance(name, str) or not VALID.fullmatch(name) or name != name.strip():
+        raise NotRunnable(f"{what} {name!r} is not valid here: it holds letters, digits, - and _ (at most 255), "
+                          f"starting with a letter or digit")
+    return name
+
+
+_SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+def path_segment(text: str) -> str:
+    """A folder name for `text` (an experiment name, say), which is data and never a path: the text itself when it
+    is a plain name (letters, digits, `.`, `-`, `_`, not starting with a dot, at most 100), else its plain
+    characters and a digest of the whole (`../../x` -> `x-3f1c9a2b`), so that distinct texts get distinct
+    folders and none of them is `.`, `..`, absolute, encoded (`%2e`) or holds a separator. Stable: the same text
+    gives the same folder on every machine. Its characters are all unreserved in a URI, so it can join a `file:`
+    URI as it is."""
+    import hashlib
+
+    if _SEGMENT.fullmatch(text) and not text.endswith("."):
+        return text
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    cleaned = re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-_")[:80]
+    return f"{cleaned}-{digest}" if cleaned else f"x-{digest}"
 
 
 def generate_name() -> str:

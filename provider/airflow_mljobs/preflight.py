@@ -35,9 +35,9 @@ def problems(document: Document, home: Path) -> list[Problem]:
         found.append(Problem(document.source.mark(path), yaml_path(path), message, hint))
 
     code = local_code(trial.code, job.base_dir)
-    if code is not None and not code.is_dir():
-        add((*at, "code"), f"{code} {'is not a folder' if code.exists() else 'does not exist'}",
-            "code names the folder snapshotted for the job, relative to the YAML file")
+    if code is not None and not (code.is_dir() or code.is_file()):
+        add((*at, "code"), f"{code} {'is not a file or folder' if code.exists() else 'does not exist'}",
+            "code names the folder (or the one file) snapshotted for the job, relative to the YAML file")
     for item in job.inputs.values():
         if item.is_literal or not item.path or item.mode == "direct" or not is_local_path(item.path):
             continue

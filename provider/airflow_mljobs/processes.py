@@ -23,9 +23,15 @@ def start_time(pid: int) -> float | None:
 
 
 def is_running(pid: int, started: float) -> bool:
-    """True while `pid` is still the process that started at `started`."""
-    now = start_time(pid)
-    return now is not None and abs(now - started) < 0.5
+    """True while `pid` is still the process that started at `started`, and has not ended (a zombie, whose end
+    its parent has not collected yet, has)."""
+    import psutil
+
+    try:
+        process = psutil.Process(pid)
+        return abs(process.create_time() - started) < 0.5 and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 def note_this_process(path: Path) -> None:

@@ -48,11 +48,12 @@ class Staged:
 
 
 def prepare_job_folder(plan: ExecutionPlan, job_dir: Path, cache: Path, fetch_mlflow=None, *,
-                       links: bool = True) -> Staged:
+                       links: bool = True, on_made=None) -> Staged:
     """Create the job folder; on any error remove it, so that no half-made job is left behind.
 
     With `links`, read-only inputs are symbolic links to their source; without (a container cannot follow a
-    link to the host), they are listed as mounts instead.
+    link to the host), they are listed as mounts instead. `on_made()` runs the moment the folder exists (the
+    submitter notes itself there, so that a folder whose submitter died while staging is known for one).
     """
     try:
         job_dir.mkdir(parents=True)
@@ -61,6 +62,8 @@ def prepare_job_folder(plan: ExecutionPlan, job_dir: Path, cache: Path, fetch_ml
     except OSError as exc:
         raise SubmitError(f"cannot create the job folder {job_dir}: {exc.strerror}") from None
     try:
+        if on_made is not None:
+            on_made()
         snapshot = snapshot_code(Path(plan.code) if plan.code else None, job_dir / plan.workdir)
         for sub in ("outputs", "logs"):
             (job_dir / plan.workdir / sub).mkdir(exist_ok=True)
@@ -83,8 +86,12 @@ def snapshot_code(code: Path | None, destination: Path) -> Snapshot:
     if code is None:
         destination.mkdir(parents=True)
         return Snapshot(0, 0)
+    if code.is_file():  # `code: train.py`: Azure ML snapshots that one file
+        destination.mkdir(parents=True)
+        shutil.copy2(code, destination / code.name)
+        return Snapshot(1, code.stat().st_size)
     if not code.is_dir():
-        raise SubmitError(f"code folder {code} does not exist" if not code.exists() else f"code {code} is not a folder")
+        raise SubmitError(f"code {code} does not exist" if not code.exists() else f"code {code} is not a file or folder")
     ignored = _ignore_spec(code)
     files, total = [], 0
     for folder, dirs, names in os.walk(code):

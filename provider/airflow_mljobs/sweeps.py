@@ -12,10 +12,12 @@ history from MLflow); `SweepRunner` runs a whole sweep in this process, for the 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import csv
 import io
 import json
+import math
 import os
 import signal
 import time
@@ -32,6 +34,7 @@ from .spec import Document, NotRunnable, SubmitError, load_job_dict
 from .spec.bindings import render_only
 from .spec.dump import dump_yaml
 from .sweep import TrialRecord, policy_for, sampler_for
+from .sweep.policies import is_finite
 from .sweep.space import grid_points
 from .tracking import JobRecord
 from .tracking import tags as T
@@ -42,6 +45,8 @@ PARAMS_TAG = "mljobs.sweep.params"
 STOP_TAG = "mljobs.early_termination"
 TOTAL_TAG = "mljobs.sweep.total"
 METRIC_TAG = "mljobs.sweep.primary_metric"
+NO_BEST_TAG = "mljobs.sweep.no_best"  # why a sweep has no best trial
+NONFINITE_TAG = "mljobs.sweep.nonfinite_primary_metric"  # trials whose final value is NaN or infinite
 RUNNER_FILE = "runner.json"  # in the sweep's folder: the process that runs it, which `cancel_sweep` signals
 
 
@@ -280,11 +285,26 @@ class Sweep:
 
     # -- the end ------------------------------------------------------------------------------------------------
     def best(self, trials: list[TrialSummary]) -> TrialSummary | None:
-        scored = [t for t in trials if t.values and t.status == "Completed"]
+        """The Completed trial whose final value of the primary metric is the best finite one; None when no
+        Completed trial ended with a finite value. NaN and infinities never rank (an `inf` is no record score, and
+        a NaN compares false with everything, so a plain max would keep whichever came first); ties go to the
+        earlier trial."""
+        scored = [t for t in trials if t.status == "Completed" and t.values and is_finite(t.values[-1])]
         if not scored:
             return None
-        pick = max if self.goal == "maximize" else min
-        return pick(scored, key=lambda t: t.values[-1])
+        sign = 1 if self.goal == "maximize" else -1
+        return max(scored, key=lambda t: (sign * t.values[-1], -t.index))
+
+    def no_best(self, trials: list[TrialSummary]) -> str:
+        """Why a sweep has no best trial, in one sentence."""
+        completed = [t for t in trials if t.status == "Completed"]
+        if not completed:
+            return "no best trial: no trial completed"
+        nonfinite = [t for t in completed if t.values and not is_finite(t.values[-1])]
+        text = f"no best trial: no completed trial ended with a finite value of '{self.metric}'"
+        if nonfinite:
+            text += " (" + ", ".join(f"trial {t.index}: {_nonfinite(t.values[-1])}" for t in nonfinite) + ")"
+        return text
 
     def conclude(self, parent, trials: list[TrialSummary], reason: str | None, say: Callable[[str], None]) -> SweepResult:
         best = self.best(trials)
@@ -293,25 +313,36 @@ class Sweep:
                  **{f"param.{k}": _text(v) for k, v in t.params.items()}} for t in trials]
         parent.log_text(_csv(rows), "sweep/trials.csv")
         silent = [t.index for t in trials if not t.values]
+        nonfinite = [t.index for t in trials if t.values and not is_finite(t.values[-1])]
         tags = {"mljobs.sweep.trials": str(len(trials))}
-        best_info, best_params = None, None
+        best_info, best_params, missing = None, None, None
         if best is not None:
             best_info = {"trial": best.index, "name": best.name, "run_id": best.run_id, "value": best.values[-1],
                          "params": best.params}
             tags.update({"best_child_run_id": best.run_id, "mljobs.best_trial": best.name})
             best_params = {f"best.{k}": _text(v) for k, v in best.params.items()}
             self.engine.tracker.client.log_metric(parent.run_id, f"best_{self.metric}", best.values[-1])
+        else:
+            missing = self.no_best(trials)
+            tags[NO_BEST_TAG] = missing
         if silent:
             tags["mljobs.sweep.no_primary_metric"] = ",".join(map(str, silent))
+        if nonfinite:
+            tags[NONFINITE_TAG] = ",".join(map(str, nonfinite))
         parent.set_tags(tags, best_params)
-        _log_plots(parent, rows, self.metric, self.goal)
+        _log_plots(parent, [r for r in rows if is_finite(r[self.metric])], self.metric, self.goal)
         completed = [t for t in trials if t.status == "Completed"]
         status = "Canceled" if reason else "Completed" if completed else "Failed"  # Azure cancels a timed-out sweep
         why = reason or (None if completed else "no trial completed")
+        # a Completed sweep without a best says so where its end is read: the summary's Reason, `job show`'s
+        # failure_reason (a Canceled or Failed one has its reason already, and the tag)
+        why = why or missing
         parent.set_status(status, reason=why)
         if best_info:
             say(f"best: trial {best.index} ({best.name}) {self.metric}={best.values[-1]:.6g} "
                 f"{json.dumps(best.params, default=str)}\n")
+        else:
+            say(f"{missing}\n")
         return SweepResult(self.name, status, parent.run_id, parent.experiment_id, best_info, rows, why)
 
 
@@ -384,7 +415,7 @@ def cancel_sweep(engine: Engine, name: str, reason: str = "canceled by user", wa
     """Cancel a sweep from any process: its runner stops the running trials and records the sweep Canceled; when
     no runner lives (it died, or Airflow runs the sweep), the running trials are canceled here and the sweep
     recorded. Returns the sweep as `describe` tells it."""
-    run = _sweep_run(engine, name)
+    run = _sweep_run(engine, name, reconcile=False)  # a dead runner's sweep is canceled here, as asked
     if run.data.tags.get(T.STATUS) in T.TERMINAL:
         return describe(run)
     folder = engine.job_dir(name)
@@ -432,8 +463,8 @@ def follow_sweep(engine: Engine, name: str, say: Callable[[str], None], progress
         time.sleep(poll)
 
 
-def _sweep_run(engine: Engine, name: str):
-    run = engine.tracker.find_job(name)
+def _sweep_run(engine: Engine, name: str, reconcile: bool = True):
+    run = engine.job(name) if reconcile else engine.tracker.find_job(name)
     if run is None or run.data.tags.get(T.JOB_TYPE) != "sweep":
         raise SubmitError(f"no sweep named '{name}'")
     return run
@@ -446,6 +477,11 @@ def _runner(folder) -> int | None:
         return None
     pid, alive = noted
     return pid if alive and pid != os.getpid() else None
+
+
+def _nonfinite(value) -> str:
+    """A value that is not finite as it was logged: MLflow's SQL stores read an infinity back as +/-1.79769e+308."""
+    return f"{value}" if value != value or abs(value) == math.inf else "inf" if value > 0 else "-inf"
 
 
 def _text(value) -> str:
@@ -503,3 +539,20 @@ def _log_plots(parent, rows: list[dict], metric: str, goal: str) -> None:
             axis.set_ylabel(metric)
         figure.tight_layout()
         parent.client.log_figure(parent.run_id, figure, "sweep/hyperparameters.png")
+
+
+def reconcile_sweep(engine: Engine, run):
+    """A sweep whose runner died (killed with its terminal, say): no trial starts any more, so those still running
+    are canceled, the others' true ends recorded, and the sweep recorded Failed with the reason, so that nobody
+    waits for it. A sweep run by Airflow has no runner here: its tasks record it."""
+    runner = noted_process(engine.job_dir(run.data.tags.get(T.JOB_NAME, run.info.run_name)) / RUNNER_FILE)
+    if runner is None or runner[1]:
+        return run
+    reason = f"the process that ran the sweep (pid {runner[0]}) died before the sweep ended"
+    for trial in engine.tracker.list_jobs(parent_run_id=run.info.run_id, max_results=1000):
+        if engine.reconcile(trial).data.tags.get(T.STATUS) not in T.TERMINAL:
+            with contextlib.suppress(SubmitError):  # its folder is on another machine
+                engine.cancel(trial.data.tags[T.JOB_NAME], reason)
+    engine.tracker.record(run).set_status("Failed", reason=reason)
+    return engine.tracker.run(run.info.run_id)
+

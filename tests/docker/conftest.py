@@ -12,7 +12,7 @@ import warnings
 
 import pytest
 
-from tests.engine.conftest import engine, http_files, project, unique, workspace  # noqa: F401  (shared fixtures)
+from tests.engine.conftest import engine, http_files, mljobs, project, unique, workspace  # noqa: F401  (shared)
 from tests.helpers import ROOT
 
 INFRA = ROOT / "tests" / "infra"

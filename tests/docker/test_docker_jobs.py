@@ -73,66 +73,7 @@ def test_the_seed_job_runs_in_docker_from_the_cli_recording_through_the_workspac
         stop_server(home)
 
 
-def test_first_lines_are_never_lost_and_outputs_belong_to_the_user(docker_engine, engine, project, unique):
-    path = project("""
-        command: echo first; echo second >&2; echo data > ${{outputs.out}}/x.txt; mkdir -p outputs; echo o > outputs/o.txt
-        environment: {image: python:3.11-slim}
-        outputs: {out: }
-        compute: docker
-    """)
-    name = unique()
-    result, log = run(engine, path, name)
-    assert result.status == "Completed", log
-    assert log.index("first") < log.index("second")
-    written = engine.job_dir(name) / "named-outputs" / "out" / "x.txt"
-    assert written.read_text() == "data\n" and written.stat().st_uid == os.getuid()
-    record = engine.tracker.record(engine.tracker.client.get_run(result.run_id))
-    assert record.artifacts("outputs") == ["outputs/o.txt"]
-    assert record.artifacts("named-outputs/out") == ["named-outputs/out/x.txt"]
-
-
-@pytest.mark.parametrize("compute", ["docker", "local"])
-def test_the_run_reaches_the_command_unless_the_job_sets_it_itself(docker_engine, engine, project, unique, compute):
-    """A container is created while the job's run is created, and learns the run as it starts; a variable the
-    job sets itself wins over the engine's, as on Azure ML, on both backends."""
-    path = project(f"""
-        command: echo "run=$MLFLOW_RUN_ID experiment=$MLFLOW_EXPERIMENT_ID uri=$MLFLOW_TRACKING_URI"
-        environment: {{image: python:3.11-slim}}
-        environment_variables: {{MLFLOW_EXPERIMENT_ID: "mine"}}
-        compute: {compute}
-    """)
-    result, log = run(engine, path, unique())
-    assert result.status == "Completed", log
-    assert f"run={result.run_id} experiment=mine uri=" in log
-    assert result.run_id in (engine.job_dir(result.name) / "plan.json").read_text()
-
-
 WAIT_FOR_GO = 'while [ ! -f go ]; do sleep 0.1; done; echo "went in run $MLFLOW_RUN_ID"'
-
-
-@pytest.mark.parametrize("compute", ["docker", "local"])
-def test_a_job_whose_submitter_died_before_saving_its_handle_is_found_again(docker_engine, engine, project, unique,
-                                                                            compute):
-    """A worker killed after starting a job's processes and before saving their handle: another process finds
-    them (containers by their labels, local ranks by the pid each wrote as it started) and sees the job out."""
-    path = project(f"""
-        command: {WAIT_FOR_GO}
-        environment: {{image: python:3.11-slim}}
-        compute: {compute}
-    """)
-    name = unique()
-    first = engine.submit(engine.load(path), name=name)
-    handle_file = engine.job_dir(name) / "handle.json"
-    handle_file.unlink()  # as a submitter killed a moment earlier left the job
-    _as_if_its_submitter_died(engine.job_dir(name))
-    later = Engine(home=engine.home)
-    attached = later.attach(name)
-    assert attached.reattached and attached.run_id == first.run_id and handle_file.is_file()
-    (engine.job_dir(name) / "wd" / "go").write_text("")
-    lines = []
-    result = later.finalize(attached, later.follow(attached, lines.append))
-    assert result.status == "Completed" and f"went in run {first.run_id}" in "".join(lines), (result, lines)
-    assert job_containers(docker_engine, name) == []
 
 
 def test_a_job_found_again_is_looked_for_on_the_engine_it_was_started_on(docker_engine, engine, project, unique):
@@ -387,21 +328,6 @@ def test_gpu_requests():
     assert parse_docker_args(["--gpus=device=0,1"])["device_requests"][0]["DeviceIDs"] == ["0", "1"]
 
 
-def test_timeout_and_cancel_leave_no_container(docker_engine, engine, project, unique, workspace):
-    slow = project("command: sleep 300\nenvironment: {image: python:3.11-slim}\ncompute: docker\nlimits: {timeout: 3}\n")
-    name = unique()
-    result, _ = run(engine, slow, name)
-    assert result.status == "Canceled" and "timed out" in result.reason
-    assert job_containers(docker_engine, name) == []
-    endless = project("command: sleep 300\nenvironment: {image: python:3.11-slim}\ncompute: docker\n", name="b.yml")
-    other = unique()
-    engine.submit(engine.load(endless), name=other)
-    assert len(job_containers(docker_engine, other)) == 1
-    canceled = Engine(home=workspace).cancel(other)
-    assert canceled.status == "Canceled"
-    assert job_containers(docker_engine, other) == []
-
-
 def test_a_container_that_never_started_is_not_taken_for_one_that_ended_well(docker_engine, tmp_path, unique):
     """Docker's wait says exit code 0 at once for a container that was created but never started (a watcher
     that died between the two): a handle attached to it must not report the job Completed."""
@@ -418,38 +344,6 @@ def test_a_container_that_never_started_is_not_taken_for_one_that_ended_well(doc
         assert handle.poll(wait=0.2).status == "Completed"
     finally:
         created.remove(force=True)
-
-
-def test_failure_exit_code_and_tail(docker_engine, engine, project, unique):
-    path = project("command: echo bye >&2; exit 6\nenvironment: {image: python:3.11-slim}\ncompute: docker\n")
-    result, _ = run(engine, path, unique())
-    assert (result.status, result.exit_code) == ("Failed", 6) and result.log_tail.endswith("bye")
-
-
-def test_log_follower_restart_resumes_without_duplicates(docker_engine, engine, project, unique, workspace):
-    path = project("""
-        command: for i in $(seq 1 30); do echo line $i; sleep 0.1; done
-        environment: {image: python:3.11-slim}
-        compute: docker
-    """)
-    name = unique()
-    first = engine.submit(engine.load(path), name=name)
-    seen = []
-    deadline = time.time() + 30
-    token = {}
-    while time.time() < deadline and not any("line 5" in s for s in seen):
-        for chunk in first.handle.logs(token):
-            seen.append(chunk.text)
-            token = chunk.token
-        time.sleep(0.1)
-    # a new follower (as after a crash) attaches and goes on from the same token
-    other = Engine(home=workspace)
-    second = other.attach(name)
-    outcome = other.follow(second, seen.append, since=token)
-    assert outcome.status == "Completed"
-    assert other.finalize(second, outcome).status == "Completed"
-    lines = [line for text in seen for line in text.splitlines()]
-    assert lines == [f"line {i}" for i in range(1, 31)]
 
 
 def test_build_context_is_built_once(docker_engine, engine, project, unique):

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import http.server
+import os
+import subprocess
+import sys
 import textwrap
 import threading
 import uuid
@@ -137,3 +140,23 @@ def mlflow_server(tmp_path_factory):
 
     os.killpg(server.pid, signal.SIGTERM)
     server.wait(timeout=30)
+
+
+@pytest.fixture
+def mljobs(workspace, monkeypatch):
+    """The `mljobs` CLI on the workspace: `mljobs(*args)` runs a command to its end, `mljobs.start(*args)` starts
+    one in a session of its own (its output on stdout), for a test to signal or kill."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    env = {**os.environ, "MLJOBS_HOME": str(workspace)}
+
+    def call(*args, timeout=120):
+        return subprocess.run([sys.executable, "-m", "airflow_mljobs.cli", *args], capture_output=True, text=True,
+                              env=env, timeout=timeout)
+
+    def start(*args):
+        return subprocess.Popen([sys.executable, "-m", "airflow_mljobs.cli", *args], stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True)
+
+    call.start = start
+    return call
+

@@ -8,23 +8,10 @@ import subprocess
 import sys
 import time
 
-import pytest
 import yaml
 
 from tests.engine.conftest import alive
 from tests.helpers import JOBS
-
-
-@pytest.fixture
-def mljobs(workspace, monkeypatch):
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    env = {**os.environ, "MLJOBS_HOME": str(workspace)}
-
-    def call(*args, timeout=120):
-        return subprocess.run([sys.executable, "-m", "airflow_mljobs.cli", *args], capture_output=True, text=True,
-                              env=env, timeout=timeout)
-
-    return call
 
 
 def test_create_stream_completed(mljobs, unique):
@@ -97,7 +84,8 @@ def test_ctrl_c_in_job_stream_stops_following_and_the_job_goes_on(mljobs, unique
     import signal
 
     job = tmp_path / "job.yml"
-    job.write_text("command: for i in $(seq 1 50); do echo tick $i; sleep 0.2; done\n")
+    go = tmp_path / "go"  # the job runs until the test lets it end
+    job.write_text(f"command: echo tick; while [ ! -e {go} ]; do sleep 0.1; done; echo done\n")
     name = unique("followed")
     assert mljobs("job", "create", "-f", str(job), "--name", name).returncode == 0
     follower = subprocess.Popen([sys.executable, "-m", "airflow_mljobs.cli", "job", "stream", "-n", name],
@@ -114,6 +102,7 @@ def test_ctrl_c_in_job_stream_stops_following_and_the_job_goes_on(mljobs, unique
     assert follower.returncode == 130, err
     assert f"stopped following; job '{name}' goes on" in err and "Traceback" not in err
     assert json.loads(mljobs("job", "show", "-n", name, "-o", "json").stdout)["status"] == "Running"
+    go.touch()
     deadline = time.time() + 60
     while time.time() < deadline:
         shown = json.loads(mljobs("job", "show", "-n", name, "-o", "json").stdout)

@@ -11,7 +11,6 @@ import pytest
 from airflow_mljobs.engine import Engine
 from airflow_mljobs.spec import SpecError, SubmitError
 from airflow_mljobs.tracking import tags as T
-from tests.engine.conftest import alive
 
 LOGGING_SCRIPT = """
 import json, os, sys
@@ -97,76 +96,6 @@ def test_git_provenance(engine, project, unique, tmp_path):
     assert tags["mlflow.source.git.branch"] == "main"
     assert tags["mlflow.source.git.repoURL"] == "https://git.invalid/team/repo.git"
     assert tags["mljobs.git.dirty"] == "true"
-
-
-def test_failing_command_reports_exit_code_and_tail(engine, project, unique):
-    path = project("command: echo preparing; echo the last words >&2; exit 3\n")
-    result, _ = run(engine, path, unique())
-    assert (result.status, result.exit_code) == ("Failed", 3)
-    assert "exited with code 3" in result.reason
-    assert result.log_tail.splitlines()[-1] == "the last words"
-    run_ = engine.tracker.client.get_run(result.run_id)
-    assert run_.info.status == "FAILED" and run_.data.tags[T.EXIT_CODE] == "3"
-
-
-def _pids_job(project, extra=""):
-    return project(f"""
-        command: >-
-          echo $$ > pids; sleep 300 & echo $! >> pids;
-          (sleep 300; echo never) & echo $! >> pids; echo started; wait
-        {extra}
-    """)
-
-
-def _pids(engine, name):
-    pid_file = engine.job_dir(name) / "wd" / "pids"
-    deadline = time.time() + 10
-    while time.time() < deadline:
-        if pid_file.is_file() and len(pid_file.read_text().split()) == 3:
-            return [int(p) for p in pid_file.read_text().split()]
-        time.sleep(0.05)
-    raise AssertionError("the job did not start")
-
-
-def test_timeout_cancels_and_leaves_no_process(engine, project, unique, monkeypatch):
-    monkeypatch.setattr("airflow_mljobs.backends.local.KILL_GRACE_SECONDS", 2)
-    path = _pids_job(project, "limits: {timeout: 2}")
-    name = unique()
-    document = engine.load(path)
-    submission = engine.submit(document, name=name)
-    pids = _pids(engine, name)
-    assert len(alive(pids)) == 3
-    started = time.time()
-    result = engine.finalize(submission, engine.follow(submission))
-    assert result.status == "Canceled" and "timed out after limits.timeout of 2 s" in result.reason
-    assert time.time() - started < 10
-    assert alive(pids) == []
-    assert engine.tracker.client.get_run(result.run_id).info.status == "KILLED"
-
-
-def test_what_a_completed_command_left_in_the_background_ends_with_the_job(engine, project, unique):
-    path = project("command: (sleep 301 & echo $! > daemon); echo done\n")
-    name = unique()
-    result = engine.wait(engine.submit(engine.load(path), name=name))
-    assert result.status == "Completed"
-    daemon = int((engine.job_dir(name) / "wd" / "daemon").read_text())
-    assert alive([daemon]) == []
-
-
-def test_cancel_from_another_engine(engine, project, unique, workspace):
-    path = _pids_job(project)
-    name = unique()
-    submission = engine.submit(engine.load(path), name=name)
-    pids = _pids(engine, name)
-    follower = {}
-    thread = threading.Thread(target=lambda: follower.update(outcome=engine.follow(submission)))
-    thread.start()
-    result = Engine(home=workspace).cancel(name)  # as `mljobs job cancel -n` from another process would
-    thread.join(timeout=30)
-    assert result.status == "Canceled" and result.reason == "canceled by user"
-    assert follower["outcome"].status == "Canceled"
-    assert alive(pids) == []
-    assert engine.finalize(submission, follower["outcome"]).status == "Canceled"  # finalized once
 
 
 def test_a_finalizer_killed_midway_is_taken_over_by_the_next(engine, project, unique, workspace):
@@ -403,17 +332,6 @@ def test_distributed_pytorch_env_on_local(engine, project, unique):
     assert result.status == "Completed"
     for rank in range(4):
         assert f"[rank {rank}] rank={rank} local={rank % 2} node={rank // 2} world=4 master=127.0.0.1" in log
-
-
-def test_one_failing_rank_stops_the_others(engine, project, unique):
-    path = project("""
-        command: if [ "$RANK" = "1" ]; then exit 7; fi; sleep 300
-        distribution: {type: pytorch, process_count_per_instance: 3}
-    """)
-    started = time.time()
-    result, _ = run(engine, path, unique())
-    assert (result.status, result.exit_code) == ("Failed", 7) and "rank 1" in result.reason
-    assert time.time() - started < 30
 
 
 def test_download_layout(engine, project, unique, tmp_path):

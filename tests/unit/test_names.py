@@ -29,3 +29,12 @@ def test_a_job_belongs_to_the_submitter_whose_tags_it_carries_whatever_the_try()
     assert tries.owner_of(_run(other)) == "d/r2/t"
     assert not tries.owns(_run({"mljobs.status": "Running"}))
     assert tries.owner_of(_run({})) == "the command line or another tool"
+
+
+def test_a_task_instance_names_its_jobs_after_its_dag_run_task_and_map_index_unless_given_a_name():
+    mapped = Tries.of_task("train", "manual__2026-01-01T00:00:00", "fit", 3, 2, {})
+    assert mapped.base.startswith("train-manual__2026-01-01T00-00-00-fit-3")
+    assert mapped.this_try == f"{mapped.base}-try2"
+    assert Tries.of_task("train", "manual__2026-01-01T00:00:00", "fit", 3, 1, {}).base == mapped.base  # stable
+    assert Tries.of_task("train", "r", "fit", -1, 1, {}).base == "train-r-fit"
+    assert Tries.of_task("train", "r", "fit", -1, 1, {}, name="mine").names == ["mine"]

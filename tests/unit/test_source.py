@@ -17,12 +17,12 @@ def test_missing_path_falls_back_to_deepest_written_node():
     assert source.mark(("a", "nothing", "here")).line == 1
 
 
-def test_duplicate_key_is_an_error_naming_both_lines():
-    with pytest.raises(SpecError) as info:
-        load_text("command: echo\ncommand: echo again\n", "dup.yml")
-    (problem,) = info.value.errors
-    assert (problem.mark.line, problem.path) == (2, "command")
+def test_duplicate_key_is_a_warning_naming_both_lines_and_the_last_wins():
+    doc = load_text("command: echo\ncommand: echo again\n", "dup.yml")
+    (problem,) = doc.warnings
+    assert (problem.mark.line, problem.path, problem.severity.value) == (2, "command", "warning")
     assert "line 1" in problem.hint
+    assert doc.model.trial.command == "echo again"
 
 
 def test_yaml_syntax_error_is_located():

@@ -296,13 +296,10 @@ class CommandJobOperator(BindingsSurviveJinja, ResumableJobMixin, BaseOperator):
         """This task instance's tries, as the engine names their jobs: `name=`, or a name made of the dag, the run,
         the task and the map index."""
         from ..engine.names import Tries
-        from ..naming import safe_name
 
         ti = context["ti"]
-        map_index = getattr(ti, "map_index", -1)
-        base = self.job_name or safe_name(ti.dag_id, context["run_id"], ti.task_id,
-                                          str(map_index) if map_index >= 0 else "")
-        return Tries(base, ti.try_number, airflow_tags(context))
+        return Tries.of_task(ti.dag_id, context["run_id"], ti.task_id, getattr(ti, "map_index", -1), ti.try_number,
+                             airflow_tags(context), self.job_name)
 
     def _name_for(self, context) -> str:
         """The engine's choice (see `engine.names`): an earlier try's job still running, or this try's name."""

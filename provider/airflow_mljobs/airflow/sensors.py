@@ -69,7 +69,7 @@ class JobSensor(BaseSensorOperator):
     def poke(self, context) -> bool | PokeReturnValue:
         from ..engine import describe
 
-        run = self.engine.tracker.find_job(self.job_name)
+        run = self.engine.job(self.job_name)  # its end recorded if it ended unwatched
         if run is None:
             self.log.info("no job named %s in %s yet", self.job_name, self.engine.config.tracking_uri)
             return False

@@ -96,7 +96,7 @@ class JobStatusTrigger(BaseTrigger):
         from ..engine import Engine, describe
         from ..tracking.tags import TERMINAL
 
-        run = Engine(home=self.home, tracking_uri=self.tracking_uri, prefer_server=True).tracker.find_job(self.name)
+        run = Engine(home=self.home, tracking_uri=self.tracking_uri, prefer_server=True).job(self.name)
         job = describe(run) if run is not None else None
         return job if job is not None and job["status"] in TERMINAL else None
 

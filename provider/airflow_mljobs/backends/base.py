@@ -38,7 +38,8 @@ class LogChunk:
 class Placement:
     """What the engine must know of where a backend runs a job's processes.
 
-    `root`: the job folder as the processes see it (None: at its path on this host). `inputs`: how read-only
+    `root`: the job folder as the processes see it, `{name}` standing for the job's name (None: at its path on
+    this host). `inputs`: how read-only
     inputs arrive: "link" (a symbolic link into this host's files) or "mount" (the backend mounts them).
     `needs_server`: the processes cannot open the engine's own store and record through a tracking server.
     `image`: they run in the job's environment image. `addresses` says where ranks meet."""
@@ -49,21 +50,40 @@ class Placement:
     image: bool = False
 
     def job_root(self, job_dir: Path) -> str:
-        return self.root or str(job_dir)
+        return self.root.format(name=job_dir.name) if self.root else str(job_dir)
 
-    def addresses(self, name: str, nodes: int) -> tuple[list[str], int]:
-        """Each instance's address and the port rank 0 listens on. Ranks here share this host's loopback, so
-        the port is a free one rather than Azure's fixed 6105 (several jobs run side by side)."""
-        return ["127.0.0.1"] * nodes, free_port()
+    def addresses(self, name: str, nodes: int, ports: int = 1) -> tuple[list[str], int]:
+        """Each instance's address and the first of `ports` consecutive ports the ranks listen on. Ranks here
+        share this host's loopback, so the ports are free ones rather than Azure's fixed 6105 (several jobs run
+        side by side)."""
+        return ["127.0.0.1"] * nodes, free_ports(ports)
 
 
-def free_port() -> int:
+def free_ports(count: int = 1) -> int:
+    """The first of `count` consecutive ports that are free on loopback."""
+    for _ in range(50):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            first = probe.getsockname()[1]
+        if first + count <= 65536 and all(_free(port) for port in range(first + 1, first + count)):
+            return first
+    raise OSError(f"no {count} consecutive free ports on 127.0.0.1")
+
+
+def _free(port: int) -> bool:
     with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+        try:
+            probe.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
 
 
 class Handle(Protocol):
+    """A started job. `to_dict()` carries `"backend": <its backend's name>`, which `get_backend(...).attach` reads."""
+
+    started_at: float
+
     def poll(self, wait: float = 0.0) -> Outcome | None: ...
 
     def cancel(self, reason: str = "canceled") -> Outcome: ...
@@ -78,6 +98,8 @@ class Handle(Protocol):
 
 
 class Backend(Protocol):
+    """Made as `Backend(settings)`, the compute's settings over which the caller's go (an engine's URL)."""
+
     name: str
     placement: Placement
 

@@ -23,6 +23,7 @@ from ..spec import SubmitError
 from .base import LogChunk, Outcome, Placement, cancel_reason, mark_canceled
 from .docker_args import gpu_request, parse_docker_args, size_in_bytes
 from .logs import read_available
+from .supervisor import stop_watchdog, watchdog
 
 KILL_GRACE_SECONDS = int(os.environ.get("MLJOBS_KILL_GRACE", "10"))
 JOB_LABEL = "mljobs.job"
@@ -97,7 +98,6 @@ class DockerBackend:
         from ..environments import resolve_environment
         from .images import image_for
 
-        env = resolve_environment(plan.environment, home)
         build_log = open(job_dir / "user_logs" / "image_build.txt", "a", buffering=1)  # readable as it grows
 
         def both(text: str) -> None:
@@ -105,6 +105,7 @@ class DockerBackend:
             log(text)
 
         try:
+            env = resolve_environment(plan.environment, home, note=lambda text: both(f"note: {text}\n"))
             image = image_for(self.client, env, base_dir, home / "cache", both)
         finally:
             build_log.close()
@@ -132,7 +133,8 @@ class DockerBackend:
             for process in plan.processes:
                 name = container_name(plan.name, process.rank, len(plan.processes))
                 container_id = _create(
-                    self.client, plan.image, ["sh", "-c", _SHELL, process.command, f"{plan.root}/{RUN_ENV}"],
+                    self.client, plan.image, ["sh", "-c", _SHELL, process.command, f"{plan.root}/{RUN_ENV}",
+                                              str(plan.timeout or 0), f"{plan.root}/canceled", str(KILL_GRACE_SECONDS)],
                     lambda text: _append(job_dir / "user_logs" / "image_build.txt", text), name=name,
                     environment={"HOME": "/tmp", **extra_env, **process.env},
                     working_dir=f"{plan.root}/{plan.workdir}", user=f"{os.getuid()}:{os.getgid()}",
@@ -205,11 +207,17 @@ def _wants_gpu(plan: ExecutionPlan, setting) -> bool:
     return "gpu" in (plan.resources.instance_type or "").lower()
 
 
-# The command runs under bash when the image has it (as Azure ML runs it), else under sh, with stderr merged
-# into stdout as the local backend's log file has them: in the order they were written. The job's run ($1,
-# written as its containers start) comes first.
-_SHELL = ('[ -r "$1" ] && . "$1"; exec 2>&1; '
-          'if command -v bash >/dev/null 2>&1; then exec bash -c "$0"; else exec sh -c "$0"; fi')
+# The container's first process is the rank's supervisor: it reads the job's run ($1, written as its containers
+# start), runs the command under bash when the image has it (as Azure ML runs it), else under sh, with stderr
+# merged into stdout (in the order they were written, as the local backend's log file has them), passes a stop
+# (`docker stop`'s TERM) on to every process of the container, keeps `limits.timeout` with a watchdog, and
+# exits with the command's status, which the container keeps.
+_SHELL = ('[ -r "$1" ] && . "$1"; exec 2>&1; mljobs_timeout=$2; mljobs_canceled=$3; mljobs_grace=$4; '
+          'if command -v bash >/dev/null 2>&1; then mljobs_shell=bash; else mljobs_shell=sh; fi; '
+          '$mljobs_shell -c "$0" & mljobs_child=$!; '
+          "trap 'kill -TERM -1 2>/dev/null' TERM INT; " + watchdog("-1", "$mljobs_child")
+          + 'while :; do wait $mljobs_child; mljobs_status=$?; kill -0 $mljobs_child 2>/dev/null || break; done; '
+          + stop_watchdog() + 'exit $mljobs_status')
 RUN_ENV = "run.env"
 
 

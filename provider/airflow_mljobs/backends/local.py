@@ -18,15 +18,18 @@ from pathlib import Path
 from typing import Iterator
 
 from ..plan import ExecutionPlan
-from ..processes import is_running, start_time
+from ..processes import start_time
 from .base import LogChunk, Outcome, Placement, cancel_reason, mark_canceled
 from .logs import read_available
+from .supervisor import stop_watchdog, watchdog
 
-KILL_GRACE_SECONDS = float(os.environ.get("MLJOBS_KILL_GRACE", "10"))
-# One shell per rank: the command is evaluated under an EXIT trap that writes its status to a file.
-# Each rank's shell leaves its pid beside its exit file as it starts (a later process finds the rank by it,
-# should its submitter die before saving the handle), and its exit status there as it ends.
-_WRAPPER = ('mljobs_exit_file=$2; echo $$ > "$mljobs_exit_file.pid"; trap \'echo $? > "$mljobs_exit_file"\' EXIT; '
+KILL_GRACE_SECONDS = int(float(os.environ.get("MLJOBS_KILL_GRACE", "10")))
+# One shell per rank, its supervisor: it leaves its pid beside its exit file as it starts (a later process finds
+# the rank by it, should its submitter die before saving the handle), keeps `limits.timeout` with a watchdog over
+# its process group, and evaluates the command under an EXIT trap that writes the exit status to that file.
+_WRAPPER = ('mljobs_exit_file=$2; mljobs_timeout=$3; mljobs_canceled=$4; mljobs_grace=$5; '
+            'echo $$ > "$mljobs_exit_file.pid"; ' + watchdog("-- -$$", "$$")
+            + "trap 'mljobs_status=$?; " + stop_watchdog() + 'echo $mljobs_status > "$mljobs_exit_file"\' EXIT; '
             'mljobs_command=$1; set --; eval "$mljobs_command"')
 
 
@@ -59,7 +62,8 @@ class LocalBackend:
                 exit_file.parent.mkdir(exist_ok=True)
                 with open(job_dir / process.log, "ab") as log:
                     child = subprocess.Popen(
-                        [shell, "-c", _WRAPPER, "mljobs", process.command, str(exit_file)],
+                        [shell, "-c", _WRAPPER, "mljobs", process.command, str(exit_file), str(plan.timeout or 0),
+                         str(job_dir / "canceled"), str(KILL_GRACE_SECONDS)],
                         cwd=job_dir / plan.workdir, env=_environment({**run_env, **process.env}),
                         stdin=subprocess.DEVNULL,
                         stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
@@ -205,7 +209,8 @@ class LocalHandle:
             _kill_group(rank.pid, signal.SIGTERM)
         _signal_all(victims, "terminate")
         deadline = time.time() + KILL_GRACE_SECONDS
-        while time.time() < deadline and any(_group_alive(r.pid) for r in ranks):
+        while time.time() < deadline and (any(_running(v) for v in victims) or not victims
+                                          and any(_group_alive(r.pid) for r in ranks)):
             for child in self._children.values():
                 child.poll()
             time.sleep(0.05)
@@ -235,6 +240,16 @@ def _signal_all(processes, method: str) -> None:
             pass
 
 
+def _running(process) -> bool:
+    """Whether the psutil `process` still runs: not ended, and not a zombie waiting to be collected."""
+    import psutil
+
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
 def _environment(env: dict[str, str]) -> dict[str, str]:
     """The job's variables over this process's, minus the ones that would point user code elsewhere.
 
@@ -252,7 +267,8 @@ def _same_process(rank: Rank) -> bool:
     """True while `rank.pid` is still the process we started (pids are reused)."""
     if rank.create_time is None:
         return _group_alive(rank.pid)
-    return is_running(rank.pid, rank.create_time)
+    started = start_time(rank.pid)  # a zombie still is: its pid cannot be reused until it is collected
+    return started is not None and abs(started - rank.create_time) < 0.5
 
 
 def _reap(pid: int) -> None:

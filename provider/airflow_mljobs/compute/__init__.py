@@ -9,7 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..backends.base import BACKENDS
-from ..spec import SpecError, SubmitError, load
+from ..naming import check_segment
+from ..spec import NotRunnable, SpecError, SubmitError, load
 from ..spec.dump import dump_yaml
 from ..spec.model import Compute
 
@@ -27,8 +28,8 @@ def compute_name(ref: str | None) -> str:
 def resolve(ref: str | None, home: Path) -> Compute:
     """The compute a job's `compute:` names; a SubmitError says how to register a missing one."""
     name = compute_name(ref)
-    path = _registry(home) / f"{name}.yml"
-    if path.is_file():
+    path = _file(home, name)
+    if path is not None and path.is_file():
         return load(path, expect={"compute"}).model
     if name in BUILTIN:
         return BUILTIN[name]
@@ -51,9 +52,10 @@ def backend_name(compute: Compute) -> str:
 
 def register(path: str | Path, home: Path, overrides=None) -> Compute:
     document = load(path, overrides, expect={"compute"})
+    name = check_segment(document.model.name, "compute name")  # the name is the registry's file name
     folder = _registry(home)
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{document.model.name}.yml").write_text(dump_yaml(document.data))
+    (folder / f"{name}.yml").write_text(dump_yaml(document.data))
     return document.model
 
 
@@ -69,8 +71,8 @@ def registered(home: Path) -> list[Compute]:
 
 
 def unregister(name: str, home: Path) -> bool:
-    path = _registry(home) / f"{name}.yml"
-    if path.is_file():
+    path = _file(home, name)
+    if path is not None and path.is_file():
         path.unlink()
         return True
     return False
@@ -78,3 +80,11 @@ def unregister(name: str, home: Path) -> bool:
 
 def _registry(home: Path) -> Path:
     return home / "computes"
+
+
+def _file(home: Path, name: str) -> Path | None:
+    """The registry's file for `name`; None for a name no registered compute can have (`../x`, `a/b`, ...)."""
+    try:
+        return _registry(home) / f"{check_segment(name, 'compute name')}.yml"
+    except NotRunnable:
+        return None

@@ -24,6 +24,7 @@ from typing import Callable
 
 from .. import compute as computes
 from ..backends import Outcome, get_backend
+from ..launchers import launcher_for
 from ..naming import check_name, generate_name
 from ..plan import ExecutionPlan, Mount, build_plan, with_run
 from ..processes import note_this_process, noted_process
@@ -31,7 +32,7 @@ from ..spec import Document, JobLost, NotRunnable, SubmitError, load, load_job_d
 from ..spec.dump import dump_yaml
 from ..spec.model import CommandJob
 from ..staging import git_info, prepare_job_folder
-from ..tracking import JobRecord, resolve_tracking
+from ..tracking import JobRecord, replay_pending, resolve_tracking
 from ..tracking import tags as T
 from .finalize import finalize, record_unstarted
 from .follow import Follower
@@ -108,8 +109,8 @@ class Engine:
 
     def _build(self, job: CommandJob, target, backend, name: str) -> ExecutionPlan:
         """The plan, as the backend's placement sees the job: its folder, and where its instances meet."""
-        placement = backend.placement
-        hosts, port = placement.addresses(name, job.trial.resources.instance_count)
+        placement, nodes = backend.placement, job.trial.resources.instance_count
+        hosts, port = placement.addresses(name, nodes, launcher_for(job.trial.distribution).ports(nodes))
         return build_plan(job, target, name=name, backend=backend.name, root=placement.job_root(self.job_dir(name)),
                           tracking_env={}, hosts=hosts, master_port=port)
 
@@ -149,9 +150,10 @@ class Engine:
             document = dataclasses.replace(document, model=job)
         draft = self._build(job, target, backend, name)
         job_dir = self.job_dir(name)
+        _clear_leftover(job_dir)
         staged = prepare_job_folder(draft, job_dir, self.home / "cache", links=backend.placement.inputs == "link",
-                                    fetch_mlflow=lambda uri, dst: self.tracker.download_uri(uri, dst))
-        note_this_process(job_dir / SUBMITTER)
+                                    fetch_mlflow=lambda uri, dst: self.tracker.download_uri(uri, dst),
+                                    on_made=lambda: note_this_process(job_dir / SUBMITTER))
         # The run is created while the backend prepares (an image checked or built, a container created): the
         # backend asks for the run's identity only when it starts the job's processes.
         with ThreadPoolExecutor(max_workers=2) as pool:
@@ -286,7 +288,8 @@ class Engine:
         tags.update({k: str(v) for k, v in job.tags.items()})
         if job.description:
             tags[T.NOTE] = job.description
-        git = git_info(Path(plan.code) if plan.code else job.base_dir)
+        code = Path(plan.code) if plan.code else job.base_dir
+        git = git_info(code.parent if code.is_file() else code)  # `code: train.py`, one file
         for key, tag in (("commit", T.GIT_COMMIT), ("branch", T.GIT_BRANCH), ("remote", T.GIT_REPO),
                          ("dirty", T.GIT_DIRTY)):
             if key in git:
@@ -304,7 +307,8 @@ class Engine:
         run = self.tracker.find_job(name)
         if run is None:
             raise SubmitError(f"no job named '{name}'")
-        job_dir = Path(run.data.tags.get(T.JOB_DIR) or self.job_dir(name))
+        job_dir = self._folder_of(run, name)
+        replay_pending(self.tracker, job_dir)  # writes refused earlier, in order, before this process adds its own
         saved = job_dir / "handle.json"
         if not saved.is_file():
             self._find_again(name, run, job_dir)
@@ -312,6 +316,14 @@ class Engine:
         handle = get_backend(data["handle"]["backend"]).attach(data["handle"])
         return Submission(name, data["run_id"], data["experiment_id"], job_dir, handle, data.get("timeout"),
                           data["started_at"], reattached=True, artifact_uri=data.get("artifact_uri"))
+
+    def _folder_of(self, run, name: str) -> Path:
+        """The job's folder as its record names it (a workspace elsewhere, on a shared store), trusted only as a
+        `jobs/<name>` folder: a job's own code can write its run's tags."""
+        tagged = run.data.tags.get(T.JOB_DIR)
+        if tagged and Path(tagged).name == name and Path(tagged).parent.name == "jobs":
+            return Path(tagged)
+        return self.job_dir(name)
 
     def _find_again(self, name: str, run, job_dir: Path) -> None:
         """A job whose folder holds no handle: its submitter is still starting it, or died before it saved the
@@ -360,7 +372,8 @@ class Engine:
 
     def _upload_live_logs(self, submission: Submission) -> None:
         try:
-            record = JobRecord(self.tracker, submission.run_id, submission.experiment_id, submission.name)
+            record = JobRecord(self.tracker, submission.run_id, submission.experiment_id, submission.name,
+                               job_dir=submission.job_dir)
             record.log_dir(submission.job_dir / "wd" / "logs", "logs")
         except Exception as exc:  # a slow or busy store must not stop the job
             import sys
@@ -372,7 +385,7 @@ class Engine:
         result_file = submission.job_dir / "result.json"
         if result_file.is_file():
             return JobResult(**json.loads(result_file.read_text()))
-        outcome = submission.handle.cancel(reason)
+        outcome = submission.handle.poll() or submission.handle.cancel(reason)  # one that ended keeps its end
         return self.finalize(submission, outcome)
 
     def stop(self, submission: Submission, reason: str, on_finish: str = "delete") -> None:
@@ -382,8 +395,39 @@ class Engine:
         self.finalize(submission, outcome, on_finish=on_finish, wait=False)
 
     # -- queries --------------------------------------------------------------------------------------------------
-    def show(self, name: str) -> dict:
+    def job(self, name: str):
+        """The run of the job called `name` as it truly stands (see `reconcile`), or None."""
         run = self.tracker.find_job(name)
+        return None if run is None else self.reconcile(run)
+
+    def reconcile(self, run):
+        """`run`, with its end recorded now if its job ended while nobody followed it (a killed `--stream`, a
+        worker that died): whoever reads a job sees its true status, never a stale Running. A job whose folder is
+        on another machine, or that is still starting, is left as its record says."""
+        tags = run.data.tags
+        if tags.get(T.STATUS, "NotStarted") in T.TERMINAL:
+            return run
+        if tags.get(T.JOB_TYPE) == "sweep":
+            from ..sweeps import reconcile_sweep
+
+            return reconcile_sweep(self, run)
+        name = tags.get(T.JOB_NAME, run.info.run_name)
+        try:
+            job_dir = self._folder_of(run, name)
+            if not (job_dir / "handle.json").is_file() and not (job_dir / SUBMITTER).is_file():
+                return run
+            submission = self.attach(name)
+            outcome = submission.handle.poll()
+            if outcome is not None:
+                self.finalize(submission, outcome)
+        except JobLost:  # recorded Failed by `attach`
+            pass
+        except SubmitError:  # still starting, or its processes cannot be reached from here
+            return run
+        return self.tracker.run(run.info.run_id)
+
+    def show(self, name: str) -> dict:
+        run = self.job(name)
         if run is None:
             raise SubmitError(f"no job named '{name}'")
         return describe(run)
@@ -391,37 +435,56 @@ class Engine:
     def list(self, experiment: str | None = None, status: str | None = None, max_results: int = 50,
              include_children: bool = False) -> list[dict]:
         runs = self.tracker.list_jobs(experiment, status, max_results, include_children=include_children)
-        return [describe(run) for run in runs]
+        jobs = [describe(self.reconcile(run)) for run in runs]
+        return [job for job in jobs if status is None or job["status"] == status]
 
     def download(self, name: str, destination: Path, *, everything: bool = False,
-                 output_name: str | None = None) -> list[Path]:
-        """Azure's layout: `artifacts/` (./outputs, logs) by default; `named-outputs/<name>/`; `--all`: both."""
-        run = self.tracker.find_job(name)
+                 output_name: str | None = None, report: Callable[[str], None] | None = None) -> list[Path]:
+        """Azure's layout: `artifacts/` (./outputs, logs) by default; `named-outputs/<name>/`; `--all`: both.
+
+        Every regular file whose name is safe is written below `destination`, and nowhere else; what is not (a
+        name such as `..` or `%2e%2e` or one holding a newline, a symbolic link) is skipped and said to `report`,
+        one line each (on stderr by default): see `downloads.py`."""
+        from ..downloads import fetch, listing
+
+        if report is None:
+            import sys
+
+            def report(line: str) -> None:
+                print(f"mljobs: {line}", file=sys.stderr)
+
+        run = self.job(name)
         if run is None:
             raise SubmitError(f"no job named '{name}'")
         status = run.data.tags.get(T.STATUS)
         if status not in T.TERMINAL:
             raise SubmitError(f"job '{name}' is {status}; download waits for it to end")
         record = self.tracker.record(run)
+
+        def get(item: str, into: Path) -> list[Path]:
+            path = fetch(record, item, into, report)
+            return [] if path is None else [path]
+
+        top = listing(record, None, report)
         if run.data.tags.get(T.JOB_TYPE) == "sweep":  # as az ml does: the best trial's files, the sweep's own aside
             best = run.data.tags.get("mljobs.best_trial")
-            written = [record.download(item, destination / "hd-artifacts") for item in record.artifacts()]
-            if best is None:  # no trial completed with the metric: the sweep's own files (its table, its plots)
+            written = [path for item in top for path in get(item, destination / "hd-artifacts")]
+            if best is None:  # no trial completed with a finite value of the metric: the sweep's own files
                 return written
-            return written + self.download(best, destination, everything=everything, output_name=output_name)
-        top = {a.rsplit("/", 1)[-1] for a in record.artifacts()}
+            return written + self.download(best, destination, everything=everything, output_name=output_name,
+                                           report=report)
         written = []
         if output_name is not None:
-            named = {a.rsplit("/", 1)[-1] for a in record.artifacts("named-outputs")} if "named-outputs" in top else set()
+            named = ({a.rsplit("/", 1)[-1] for a in listing(record, "named-outputs", report)}
+                     if "named-outputs" in top else set())
             if output_name not in named:
                 raise SubmitError(f"job '{name}' ({status}) left no output named '{output_name}'"
                                   + ("" if status == "Completed" else ": it ended before writing it"))
-            written.append(record.download(f"named-outputs/{output_name}", destination / "named-outputs"))
-            return written
-        for item in sorted(top - {"named-outputs"}):
-            written.append(record.download(item, destination / "artifacts"))
+            return get(f"named-outputs/{output_name}", destination / "named-outputs")
+        for item in sorted(set(top) - {"named-outputs"}):
+            written += get(item, destination / "artifacts")
         if everything and "named-outputs" in top:
-            written.append(record.download("named-outputs", destination))
+            written += get("named-outputs", destination)
         return written
 
 
@@ -431,3 +494,13 @@ def _command_job(document: Document) -> CommandJob:
         raise NotRunnable("this is a sweep job; sweeps are run by the sweep engine (mljobs job create, or "
                           "sweep_job in a DAG), not as a single command")
     return job
+
+
+def _clear_leftover(job_dir: Path) -> None:
+    """Remove a job folder that holds no run (asked only when the store has none of that name) and whose submitter
+    died: it died while it staged the job, before the run was made, and the name is free again."""
+    noted = noted_process(job_dir / SUBMITTER) if job_dir.is_dir() else None
+    if noted is not None and not noted[1]:
+        import shutil
+
+        shutil.rmtree(job_dir, ignore_errors=True)

@@ -18,6 +18,7 @@ from ..spec import SubmitError
 from ..tracking import JobRecord
 from ..tracking import tags as T
 from .jobs import JobResult, Submission
+from .uploads import has_files, uploadable
 
 
 def finalize(engine, submission: Submission, outcome: Outcome | None = None, on_finish: str = "delete",
@@ -34,9 +35,19 @@ def finalize(engine, submission: Submission, outcome: Outcome | None = None, on_
             return None
         if result_file.is_file():  # finalized by another process while this one waited
             return JobResult(**json.loads(result_file.read_text()))
+        outcome = _the_outcome(submission.job_dir / "outcome.json", outcome, taken_over)
         result = _finalize(engine, submission, outcome, on_finish, taken_over)
         result_file.write_text(json.dumps(result.to_dict(), indent=1))
         return result
+
+
+def _the_outcome(saved: Path, outcome: Outcome, taken_over: bool) -> Outcome:
+    """The outcome the first finalizer saw, kept before it removes anything (a container holds a job's exit
+    status): one that takes over from a finalizer that died reads it there, not in what is left."""
+    if taken_over and saved.is_file():
+        return Outcome(**json.loads(saved.read_text()))
+    saved.write_text(json.dumps({"status": outcome.status, "exit_code": outcome.exit_code, "reason": outcome.reason}))
+    return outcome
 
 def _finalize(engine, submission: Submission, outcome: Outcome, on_finish: str, taken_over: bool) -> JobResult:
     submission.handle.collect()
@@ -52,7 +63,7 @@ def _finalize(engine, submission: Submission, outcome: Outcome, on_finish: str, 
     with ThreadPoolExecutor(max_workers=1) as pool:
         releasing = pool.submit(submission.handle.release, outcome.status, on_finish)
         record = JobRecord(engine.tracker, submission.run_id, submission.experiment_id, submission.name,
-                           submission.artifact_uri)
+                           submission.artifact_uri, job_dir=submission.job_dir)
         current = "Running"
         if taken_over:
             tags = record.tags()
@@ -60,20 +71,25 @@ def _finalize(engine, submission: Submission, outcome: Outcome, on_finish: str, 
             if current in T.TERMINAL:  # the finalizer that died wrote the job's end: that is its outcome
                 code = tags.get(T.EXIT_CODE)
                 outcome = Outcome(current, int(code) if code else None, tags.get(T.REASON))
-        if current not in T.TERMINAL and (named_outputs or _has_files(workdir / "outputs")):
+        if current not in T.TERMINAL and (named_outputs or has_files(workdir / "outputs")):
             current = "Finalizing"  # logs alone upload in a moment: no status for that
             record.set_status(current)
-        record.log_dir(workdir / "outputs", "outputs")
-        record.log_dir(workdir / "logs", "logs")
+        skipped: list[str] = []
+        folders = [(workdir / "outputs", "outputs"), (workdir / "logs", "logs"),
+                   *((folder, f"named-outputs/{folder.name}") for folder in named_outputs)]
+        for folder, artifact_path in folders:
+            with uploadable(folder, submission.job_dir, skipped) as safe:
+                record.log_dir(safe, artifact_path)
+        outputs.update({folder.name: str(folder) for folder in named_outputs})
+        if skipped:  # said in the job's log and on its record; the job's end stands
+            _note_skipped(submission.job_dir / "user_logs", skipped)
+            record.set_tags({T.SKIPPED: "; ".join(skipped)[:5000]})
         record.log_dir(submission.job_dir / "user_logs", "user_logs")
-        for folder in named_outputs:
-            record.log_dir(folder, f"named-outputs/{folder.name}")
-            outputs[folder.name] = str(folder)
         record.set_status(outcome.status, reason=outcome.reason, exit_code=outcome.exit_code, current=current)
-        run = engine.tracker.run(submission.run_id)  # the job has ended: its metrics are final
+        metrics = _final_metrics(engine, submission)
         releasing.result()  # what it raised, raised here
     return JobResult(submission.name, outcome.status, submission.run_id, submission.experiment_id,
-                     outcome.exit_code, outcome.reason, dict(run.data.metrics), outputs,
+                     outcome.exit_code, outcome.reason, metrics, outputs,
                      tail if outcome.status != "Completed" else "")
 
 
@@ -107,8 +123,22 @@ def _finalizing(job_dir: Path, wait: bool = True):
         yield taken_over
 
 
-def _has_files(folder: Path) -> bool:
-    return folder.is_dir() and any(path.is_file() for path in folder.rglob("*"))
+def _final_metrics(engine, submission: Submission) -> dict:
+    """The job's metrics, final now that it has ended; none when the store cannot be read just now (its end then
+    waits in the job folder, see `tracking/pending.py`)."""
+    from ..tracking.pending import passing
+
+    try:
+        return dict(engine.tracker.run(submission.run_id).data.metrics)
+    except Exception as exc:
+        if not passing(exc):
+            raise
+        return {}
+
+
+def _note_skipped(user_logs: Path, skipped: list[str]) -> None:
+    with open(user_logs / "std_log.txt", "a") as log:
+        log.writelines(f"mljobs: WARNING: not uploaded: {line}\n" for line in skipped)
 
 
 def _log_tail(folder: Path, lines: int = 30) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from ..spec import JobLost, NotRunnable, SubmitError
 from ..tracking import tags as T
 
-OWNER_PREFIX = "mljobs.airflow."  # the tags that say who submitted a job
+OWNER_PREFIX = T.AIRFLOW_PREFIX  # the tags that say who submitted a job
 TRY_TAG = f"{OWNER_PREFIX}try_number"
 
 
@@ -37,6 +37,16 @@ class Tries:
     def names(self) -> list[str]:
         """Every name a try of this submitter may have run, each once, this try's last."""
         return list(dict.fromkeys([*self.earlier, self.this_try]))
+
+    @classmethod
+    def of_task(cls, dag_id: str, run_id: str, task_id: str, map_index: int, try_number: int, owner: dict,
+                name: str | None = None) -> "Tries":
+        """A scheduled task's tries: named `name`, or after its dag, run, task and map index (stable across tries,
+        so a retry finds the job of the try before)."""
+        from ..naming import safe_name
+
+        base = name or safe_name(dag_id, run_id, task_id, str(map_index) if map_index >= 0 else "")
+        return cls(base, try_number, owner)
 
     def owns(self, run) -> bool:
         """Whether the job `run` was started by this submitter (any of its tries)."""

@@ -72,6 +72,7 @@ def _command_body(body: dict, path: tuple, ctx: Context) -> None:
     dist = body.get("distribution")
     if isinstance(dist, dict):
         _lower(dist, "type")
+        _whole(dist, "process_count_per_instance", "worker_count", "parameter_server_count")
         nodes = body.get("resources", {}).get("instance_count", 1) if isinstance(body.get("resources"), dict) else 1
         if dist.get("type") in ("pytorch", "mpi"):
             dist.setdefault("process_count_per_instance", 1)
@@ -82,6 +83,7 @@ def _command_body(body: dict, path: tuple, ctx: Context) -> None:
 
 def _resources(resources: dict, path: tuple, ctx: Context) -> None:
     resources.setdefault("instance_count", 1)
+    _whole(resources, "instance_count")
     args = resources.get("docker_args")
     if isinstance(args, str):
         try:
@@ -197,6 +199,14 @@ def _distribution(node) -> None:
                 for inner in option.values():
                     if isinstance(inner, dict) and "type" in inner:
                         _distribution(inner)
+
+
+def _whole(node: dict, *keys: str) -> None:
+    """A count written `2.0` (or `--set ...=2.0`) is 2: the schema takes it for an integer, and so must the model."""
+    for key in keys:
+        value = node.get(key)
+        if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+            node[key] = int(value)
 
 
 def _lower(node: dict, *keys: str) -> None:

@@ -1,4 +1,5 @@
-"""Checks the schemas cannot express: binding names, numeric ranges, and keys that mean nothing here."""
+"""Checks the schemas cannot express: binding names, numeric ranges, sizes the kernel would refuse at start, and
+keys that mean nothing here."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ import difflib
 import math
 import posixpath
 
-from .bindings import references, unclosed
+from .bindings import MAX_COMMAND_BYTES, contexts, references, unclosed
 from .context import Context
 
+MAX_RANKS = 1000  # processes (or containers) of one job, every instance's together; the schema caps each count
 NOT_APPLICABLE = {
     "services": "interactive services (jupyter, ssh, tensorboard, vs code) are not started by mljobs",
     "identity": "mljobs runs with the credentials of the machine it runs on",
@@ -29,6 +31,8 @@ def check_job(doc: dict, ctx: Context) -> None:
     }
     if isinstance(body.get("command"), str):
         _check_command(body["command"], body_path + ("command",), names, _mapping(doc.get("inputs")), sweep, ctx)
+    _check_ranks(body, body_path, ctx)
+    _check_variable_sizes(body, body_path, _mapping(doc.get("inputs")), ctx)
     for key, why in NOT_APPLICABLE.items():
         for holder, path in {id(doc): (doc, ()), id(body): (body, body_path)}.values():
             if key in holder:
@@ -43,6 +47,17 @@ def check_environment(env: dict, ctx: Context, path: tuple = ()) -> None:
 
 
 def _check_command(command: str, path: tuple, names: dict, inputs: dict, sweep: bool, ctx: Context) -> None:
+    size = _size(command)
+    if size > MAX_COMMAND_BYTES:
+        ctx.error(path, f"the command is {size} bytes, over the limit of {MAX_COMMAND_BYTES}",
+                  "Linux runs no single argument over 128 KiB (MAX_ARG_STRLEN), and the command is one: put a long "
+                  "script in a file under code: and run that file")
+        return
+    _, left_open = contexts(command)
+    quote = next((f[0] for f in left_open if f[0] in ("'", '"', "$'")), None)
+    if quote:
+        ctx.warn(path, f"the command ends inside a {quote}...{quote[-1]} string", "bash refuses a command whose quotes "
+                 "do not close, and bindings after the open quote are quoted as inside it")
     for start in unclosed(command):
         closer = "}}" if start.startswith("${{") else "]]"
         ctx.error(path, f"'{start}' is not closed", f"a {'binding' if closer == '}}' else 'group'} ends with {closer}",
@@ -71,6 +86,47 @@ def _check_command(command: str, path: tuple, names: dict, inputs: dict, sweep: 
             if isinstance(spec, dict) and "value" not in spec and "path" not in spec:
                 ctx.error(path, f"{ref.text} has no value outside an optional group",
                           f"give inputs.{ref.name} a value, or write $[[--flag {ref.text}]]", needle=ref.text)
+
+
+def _check_ranks(body: dict, path: tuple, ctx: Context) -> None:
+    """Each count is capped by the schema; their product is a job's number of ranks, capped here."""
+    nodes = _mapping(body.get("resources")).get("instance_count", 1)
+    dist = _mapping(body.get("distribution"))
+    if dist.get("type") in ("pytorch", "mpi"):
+        per = dist.get("process_count_per_instance", 1)
+        counts, how, key = (nodes, per), f"{nodes} instances of {per} processes", "process_count_per_instance"
+    elif dist.get("type") == "tensorflow":
+        workers, servers = dist.get("worker_count", nodes), dist.get("parameter_server_count", 0)
+        counts, how, key = (workers, servers), f"{workers} workers and {servers} parameter servers", "worker_count"
+    else:
+        return
+    if not all(_is_count(c) and c <= MAX_RANKS for c in counts):
+        return  # the schema said what is wrong with the count itself
+    total = counts[0] * counts[1] if dist["type"] != "tensorflow" else sum(counts)
+    if total > MAX_RANKS:
+        ctx.error(path + ("distribution", key), f"{how} make {total} ranks, over the limit of {MAX_RANKS}",
+                  "every rank of a job runs on this machine or its Docker engine")
+
+
+def _check_variable_sizes(body: dict, path: tuple, inputs: dict, ctx: Context) -> None:
+    """An environment variable over Linux's limit for one string fails the job's start; literal inputs become
+    variables too (AZURE_ML_INPUT_<name>)."""
+    found = [(path + ("environment_variables", name), value)
+             for name, value in _mapping(body.get("environment_variables")).items()]
+    found += [(("inputs", name), spec.get("value")) for name, spec in inputs.items() if isinstance(spec, dict)]
+    for where, value in found:
+        if isinstance(value, str) and _size(value) > MAX_COMMAND_BYTES:
+            ctx.error(where, f"the value is {_size(value)} bytes, over the limit of {MAX_COMMAND_BYTES} for an "
+                      "environment variable", "Linux starts no process with a longer one (MAX_ARG_STRLEN): pass it "
+                      "in a file (a uri_file input)")
+
+
+def _size(text: str) -> int:
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def _is_count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _check_environment(env, path: tuple, ctx: Context) -> None:

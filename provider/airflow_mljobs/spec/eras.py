@@ -4,7 +4,8 @@
 `environment.docker.image`, `conda_file: file:...`, `compute.target` / `compute.instance_count`,
 `distribution.process_count` (a total), `type: sweep_job`, `algorithm`, top-level `max_total_trials`,
 `max_concurrent_trials`, `timeout_minutes`, `trial.inputs`, `trial.compute`.
-2021-11: `build.local_path`, inputs `{file: ...}`, `{folder: ...}`, `{dataset: ...}`.
+2021-11: `build.local_path`, inputs `{file: ...}`, `{folder: ...}`, `{dataset: ...}` (a name, or
+`{local_path: <folder>}`).
 
 Only shapes that are unmistakably legacy are touched; anything else is left for the schema to judge.
 """
@@ -46,10 +47,13 @@ def rewrite_legacy_environment(env: dict, path: tuple, ctx: Context) -> None:
             ctx.moved(path + ("docker", "image"), path + ("image",))
         build = docker.get("build")
         if isinstance(build, dict) and isinstance(build.get("dockerfile"), str):
-            dockerfile = _strip_file(build["dockerfile"])
-            folder, _, name = dockerfile.rpartition("/")
+            if not build["dockerfile"].startswith("file:"):  # the Dockerfile's text itself
+                ctx.error(path + ("docker", "build", "dockerfile"), "an inline Dockerfile is not supported",
+                          "write it to a file next to the YAML and give dockerfile: file:<that file>")
+                return
+            folder, _, name = _strip_file(build["dockerfile"]).rpartition("/")  # the context: its folder
             ctx.deprecated(path + ("docker", "build"), "environment.docker.build.dockerfile",
-                           "environment.build.path and build.dockerfile_path")
+                           f"environment.build: {{path: {folder or '.'}, dockerfile_path: {name}}}")
             env["build"] = {"path": folder or ".", "dockerfile_path": name}
             ctx.moved(path + ("docker", "build", "dockerfile"), path + ("build",))
             docker.pop("build")
@@ -189,11 +193,13 @@ def _rewrite_io(doc: dict, path: tuple, ctx: Context) -> None:
 def _rewrite_input(value: dict, path: tuple, ctx: Context) -> dict:
     if "type" not in value and "path" not in value:
         for legacy, kind in (("file", "uri_file"), ("folder", "uri_folder"), ("dataset", "uri_folder")):
-            if legacy in value and isinstance(value[legacy], str):
-                ctx.deprecated(path + (legacy,), f"{legacy}: ...", f"type: {kind} with path: ...")
+            found = _legacy_location(value.get(legacy), path + (legacy,))
+            if found:
+                written, where = found
+                ctx.deprecated(written, f"{'.'.join(written[len(path):])}: ...", f"type: {kind} with path: ...")
                 rest = {k: v for k, v in value.items() if k != legacy}
-                ctx.moved(path + (legacy,), path + ("path",))
-                value = {"type": kind, "path": value[legacy], **rest}
+                ctx.moved(written, path + ("path",))
+                value = {"type": kind, "path": where, **rest}
                 break
         else:
             data = value.get("data")
@@ -215,6 +221,18 @@ def _rewrite_input(value: dict, path: tuple, ctx: Context) -> dict:
         ctx.deprecated(path + ("mode",), f"mode: {mode}", f"mode: {_LEGACY_MODES[mode.lower()]}", needle=mode)
         value["mode"] = _LEGACY_MODES[mode.lower()]
     return value
+
+
+def _legacy_location(node, at: tuple) -> tuple[tuple, str] | None:
+    """Where a 2021-11 input is and the path it is written at: `file: <url>`, `dataset: azureml:x:1`, or
+    `dataset: {local_path: data}` (a local folder that Azure uploaded as a dataset)."""
+    if isinstance(node, str):
+        return at, node
+    if isinstance(node, dict) and len(node) == 1:
+        key, where = next(iter(node.items()))
+        if key in ("local_path", "path") and isinstance(where, str):
+            return at + (key,), where
+    return None
 
 
 def _guess_kind(where) -> str:

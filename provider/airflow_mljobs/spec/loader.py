@@ -69,7 +69,7 @@ def _load(source: Source, overrides, expect, path: Path) -> Document:
         wanted = " or ".join(sorted(expect))
         raise SpecError(warnings + [source.problem(("type",) if "type" in source.data else (),
                                                    f"this is {'an' if kind[0] in 'aeiou' else 'a'} {kind} document, expected {wanted}")])
-    ctx = Context(source, problems=list(warnings))
+    ctx = Context(source, problems=source.warnings + warnings)
     doc = source.data
     env_source = None
     if kind in JOB_KINDS:

@@ -73,6 +73,10 @@ def _explain(error: ValidationError):
     """Yield (path, message, hint, at_key) for one jsonschema error, descending into if/anyOf branches."""
     path = tuple(error.absolute_path)
     custom = error.schema.get("x-message") if isinstance(error.schema, dict) else None
+    hint = error.schema.get("x-hint", "") if isinstance(error.schema, dict) else ""
+    if "propertyNames" in error.schema_path and isinstance(error.instance, str):  # a key, not a value, is wrong
+        yield path + (error.instance,), f"the name '{error.instance}' {custom or 'is not allowed'}", "", True
+        return
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         allowed = sorted((error.schema.get("properties") or {}).keys())
         for key in _unexpected(error):
@@ -103,10 +107,7 @@ def _explain(error: ValidationError):
         expected = " or ".join(expected) if isinstance(expected, list) else expected
         yield path, custom or f"expected {expected}, got {_kind(error.instance)} {_short(error.instance)}", "", False
         return
-    if error.validator == "propertyNames":
-        yield path + (str(error.instance),), f"the name '{error.instance}' {custom or 'is not allowed'}", "", True
-        return
-    yield path, custom or _plain(error), "", False
+    yield path, custom or _plain(error), hint, False
 
 
 def _unexpected(error: ValidationError) -> list[str]:

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from .errors import Mark, Problem, SpecError, yaml_path
+from .errors import Mark, Problem, Severity, SpecError, yaml_path
 
 Path_ = tuple  # a YAML path: keys (str) and list indexes (int)
 
@@ -46,6 +46,8 @@ class Source:
     key_spans: dict[Path_, int] = field(default_factory=dict)  # path -> offset of its key
     moves: dict[Path_, Path_] = field(default_factory=dict)  # normalised path -> path as written
     overridden: dict[Path_, str] = field(default_factory=dict)  # path -> the --set argument that wrote it
+    warnings: list[Problem] = field(default_factory=list)  # what reading found and carried on from
+    nodes: int = 0  # built so far, a value that a duplicate key replaced included
 
     # -- locating -------------------------------------------------------------------------------------
     def written_path(self, path: Path_) -> Path_:
@@ -137,8 +139,9 @@ def _compose(text: str, name: str, loader_class: type) -> Source:
                                      "write a job, environment or compute YAML")])
         problems: list[Problem] = []
         source.data = _build(loader, node, (), source, problems)
-        if problems:
+        if any(p.severity is Severity.ERROR for p in problems):
             raise SpecError(problems)
+        source.warnings = problems
         return source
     finally:
         loader.dispose()
@@ -149,11 +152,13 @@ MAX_NODES = 100_000  # aliases can multiply a small file into a huge one; job YA
 
 def _build(loader: _Loader, node: yaml.Node, path: Path_, source: Source, problems: list[Problem]) -> Any:
     source.spans[path] = (node.start_mark.index, node.end_mark.index)
-    if len(source.spans) > MAX_NODES:
+    source.nodes += 1
+    if source.nodes > MAX_NODES:
         raise SpecError([Problem(Mark(source.name, 1, 1), "", f"the document has more than {MAX_NODES} nodes")])
     if isinstance(node, yaml.MappingNode):
-        loader.flatten_mapping(node)  # resolves `<<` merge keys
+        loader.flatten_mapping(node)  # resolves `<<` merge keys: merged pairs come first, written ones override
         result: dict = {}
+        own = range(node.start_mark.index, node.end_mark.index)
         for key_node, value_node in node.value:
             key = loader.construct_object(key_node, deep=True)
             if not isinstance(key, (str, int, float, bool)) or key is None:
@@ -163,19 +168,30 @@ def _build(loader: _Loader, node: yaml.Node, path: Path_, source: Source, proble
                 continue
             key = str(key) if not isinstance(key, str) else key
             child = path + (key,)
-            if key in result:
+            if key in result and source.key_spans.get(child) in own:  # written twice: the last wins, as in Azure ML
                 problems.append(
                     Problem(
                         source._mark_at(key_node.start_mark.index),
                         yaml_path(child),
-                        f"duplicate key '{key}'",
-                        f"it is already set at line {source.mark(child).line}; keep one of them",
+                        f"duplicate key '{key}': this later value is the one used, as Azure ML reads it",
+                        f"line {source.mark(child, key=True).line} sets it too; keep one of them",
+                        Severity.WARNING,
                     )
                 )
-                continue
+            if key in result:  # the earlier value's marks go (a `<<` merged one is overridden without a word)
+                _forget(source, child, result[key])
             source.key_spans[child] = key_node.start_mark.index
             result[key] = _build(loader, value_node, child, source, problems)
         return result
     if isinstance(node, yaml.SequenceNode):
         return [_build(loader, item, path + (i,), source, problems) for i, item in enumerate(node.value)]
     return loader.construct_object(node, deep=True)
+
+
+def _forget(source: Source, path: Path_, value: Any) -> None:
+    """Drop the marks of a value that a duplicate key replaced, so that none points at the text that lost."""
+    source.spans.pop(path, None)
+    source.key_spans.pop(path, None)
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, child in items:
+        _forget(source, path + (key,), child)

@@ -11,11 +11,18 @@ reason to stop the trial, or None.
   the other trials up to this interval.
 - truncation_selection: stop a trial that ranks in the lowest `truncation_percentage` percent of the trials'
   values at this interval.
+
+Non-finite values (NaN and +/-inf, a diverged loss or a metric divided by zero; and +/-1.79769e+308, which is
+how MLflow's SQL stores keep an infinity) never rank: they count as logged (an interval is one logged value,
+whatever it is) but are left out of every best, average, median and ranking, and a trial whose own value at an
+interval is not finite gets no verdict there. A trial, or a peer, with no finite value is neither judged nor
+judges.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 from statistics import median
 
@@ -48,9 +55,9 @@ class _Policy:
 
     def should_stop(self, trial: TrialRecord, history: tuple[TrialRecord, ...]) -> str | None:
         interval = len(trial.values)
-        if interval == 0 or not self.due(interval):
-            return None
-        others = [t for t in history if t.index != trial.index and t.values]
+        if interval == 0 or not self.due(interval) or not is_finite(trial.values[-1]):
+            return None  # a non-finite value at this interval: nothing to judge it by
+        others = [t for t in history if t.index != trial.index and finite(t.values)]
         if not others:
             return None
         return self._verdict(trial, others, interval)
@@ -72,10 +79,10 @@ class BanditPolicy(_Policy):
         return best - self.slack_amount if self.goal == "maximize" else best + self.slack_amount
 
     def _verdict(self, trial, others, interval):
-        reached = [v for t in (trial, *others) for v in t.values[:interval]]
+        value = trial.values[interval - 1]
+        reached = [v for t in (trial, *others) for v in finite(t.values[:interval])]
         best = self.best(reached)
         limit = self.threshold(best)
-        value = trial.values[interval - 1]
         if self.better(limit, value):
             return (f"bandit policy at interval {interval}: {value:.6g} is outside the slack of the best "
                     f"{best:.6g} (threshold {limit:.6g})")
@@ -85,9 +92,11 @@ class BanditPolicy(_Policy):
 @dataclass(frozen=True)
 class MedianStoppingPolicy(_Policy):
     def _verdict(self, trial, others, interval):
-        averages = [sum(t.values[:interval]) / len(t.values[:interval]) for t in others]
+        averages = [sum(kept) / len(kept) for kept in (finite(t.values[:interval]) for t in others) if kept]
+        if not averages:
+            return None
         middle = median(averages)
-        best = self.best(trial.values[:interval])
+        best = self.best(finite(trial.values[:interval]))
         if self.better(middle, best):
             return (f"median stopping policy at interval {interval}: best {best:.6g} is worse than the median "
                     f"{middle:.6g} of the other trials' running averages")
@@ -104,13 +113,26 @@ class TruncationSelectionPolicy(_Policy):
             raise ValueError(f"truncation_percentage={self.truncation_percentage} is not between 1 and 99")
 
     def _verdict(self, trial, others, interval):
-        peers = [t.values[interval - 1] for t in others if len(t.values) >= interval]
-        ranked = sorted([trial.values[interval - 1], *peers], reverse=self.goal == "maximize")
+        value = trial.values[interval - 1]
+        peers = finite(t.values[interval - 1] for t in others if len(t.values) >= interval)
+        ranked = sorted([value, *peers], reverse=self.goal == "maximize")
         cut = math.floor(len(ranked) * self.truncation_percentage / 100)
-        if cut and trial.values[interval - 1] in ranked[len(ranked) - cut:]:
-            return (f"truncation selection policy at interval {interval}: {trial.values[interval - 1]:.6g} is in the "
+        if cut and value in ranked[len(ranked) - cut:]:
+            return (f"truncation selection policy at interval {interval}: {value:.6g} is in the "
                     f"lowest {self.truncation_percentage}% of {len(ranked)} trials")
         return None
+
+
+def is_finite(value) -> bool:
+    """Whether `value` is a number that can rank: not NaN, not infinite (and not a bool or None). MLflow's SQL
+    stores keep an infinity as the largest float (+/-1.79769e+308), which reads back as such: it is infinite."""
+    return (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            and abs(value) < sys.float_info.max)
+
+
+def finite(values) -> list:
+    """The finite ones of `values`, in order."""
+    return [v for v in values if is_finite(v)]
 
 
 def policy_for(spec: dict | None, goal: str):

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from ..loading import collector_paused
 from .history import TrialRecord
+from .policies import is_finite
 from .space import from_unit, grid_points, sample_dimension
 
 
@@ -78,7 +79,7 @@ class BayesianSampler:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         distributions = {name: _optuna_distribution(space[name]) for name in sorted(space)}
         study = optuna.create_study(direction=self.goal, sampler=_gp_sampler((self.seed or 0) * 100_003 + index))
-        finished = [t.final for t in history if t.status == "Completed" and t.final is not None]
+        finished = [t.final for t in history if t.status == "Completed" and is_finite(t.final)]  # NaN, inf never rank
         lie = (max if self.goal == "maximize" else min)(finished) if finished else None
         for trial in history:
             if trial.index == index:
@@ -86,7 +87,7 @@ class BayesianSampler:
             params = {name: _as_optuna(space[name], trial.params.get(name)) for name in distributions}
             if any(v is None for v in params.values()):
                 continue
-            if trial.status == "Completed" and trial.final is not None:
+            if trial.status == "Completed" and is_finite(trial.final):
                 value = trial.final
             elif trial.status == "Running" and lie is not None:
                 value = lie  # pending: as good as the best so far, so nothing more is expected there

@@ -10,6 +10,7 @@ downloads, listings of artifacts) goes to MLflow's own client, imported when fir
 from __future__ import annotations
 
 import base64
+import contextlib
 import getpass
 import http.client
 import json
@@ -28,6 +29,19 @@ RETRIES = 5  # attempts in all, ~3 s of back-off: a server restarting or busy, a
 PAGE = 1000
 # MLflow settings this client cannot honour; with any of them set, MLflow's own client is used
 MLFLOW_ONLY_SETTINGS = ("MLFLOW_TRACKING_AUTH", "MLFLOW_TRACKING_AWS_SIGV4", "MLFLOW_TRACKING_CLIENT_CERT_PATH")
+
+_bound = threading.local()  # the deadline (monotonic) of the write this thread makes, if one is set
+
+
+@contextlib.contextmanager
+def deadline(at: float):
+    """Calls made in the block neither wait past `at` (a second's grace) nor are asked again after it: a write
+    asked again by `pending.attempt` is bounded by its budget, not by five tries of the request timeout."""
+    _bound.at = at
+    try:
+        yield
+    finally:
+        _bound.at = None
 
 
 def speaks(uri: str) -> bool:
@@ -203,22 +217,29 @@ class RestClient:
 
     def _request(self, method: str, path: str, payload, headers: dict) -> dict:
         """One call, asked again (with a new connection if need be) while the server is unreachable or busy."""
+        bound = getattr(_bound, "at", None)
         for attempt in range(RETRIES):
             if hasattr(payload, "seek"):
                 payload.seek(0)
+            last = attempt == RETRIES - 1 or (bound is not None and time.monotonic() + 0.1 * 2 ** attempt > bound)
             try:
                 connection = self._connection()
+                timeout = self._timeout if bound is None else max(1.0, min(self._timeout, bound - time.monotonic() + 1))
+                if connection.timeout != timeout:  # a bounded write's, or the one after it on this connection
+                    connection.timeout = timeout
+                    if connection.sock is not None:
+                        connection.sock.settimeout(timeout)
                 connection.request(method, self._prefix + path, body=payload, headers={**self._headers, **headers})
                 response = connection.getresponse()
                 data = response.read()
             except (OSError, http.client.HTTPException) as exc:  # refused, reset, or a kept-alive socket gone stale
                 self._local.connection = None
-                if attempt == RETRIES - 1:
+                if last:
                     raise RestError(f"cannot reach the MLflow tracking server {self.uri}: {exc}") from None
             else:
                 if response.status < 300:
                     return json.loads(data) if data.strip() else {}
-                if response.status not in RETRIED_STATUSES or attempt == RETRIES - 1:
+                if response.status not in RETRIED_STATUSES or last:
                     raise _error(response.status, data, method, path)
             time.sleep(0.1 * 2 ** attempt)
         raise AssertionError("unreachable")

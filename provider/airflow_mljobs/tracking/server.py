@@ -81,7 +81,10 @@ def _start(config: TrackingConfig) -> dict:
     mlflow = Path(sys.executable).parent / "mlflow"
     log = open(config.home / "tracking-server.log", "ab")
     process = subprocess.Popen(
-        [str(mlflow), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+        # the store made (or migrated) whole first, under the workspace's lock, by the server's own process (see
+        # `serve`): MLflow's server would do it in place, and the command that starts it need not load MLflow
+        [sys.executable, "-m", "airflow_mljobs.tracking.serve", str(config.database), config.artifact_root or "",
+         str(mlflow), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
          "--backend-store-uri", config.tracking_uri, "--default-artifact-root", artifacts.as_uri()],
         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         env={**os.environ, **SERVER_SETTINGS},

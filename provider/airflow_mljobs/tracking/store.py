@@ -21,6 +21,11 @@ class TrackingConfig:
     def embedded(self) -> bool:
         return self.artifact_root is not None
 
+    @property
+    def database(self) -> Path | None:
+        """The embedded store's SQLite file."""
+        return self.home / "mlflow.db" if self.embedded else None
+
 
 def workspace_home(home: str | Path | None = None) -> Path:
     return Path(home or os.environ.get("MLJOBS_HOME") or Path.cwd() / ".mljobs").resolve()

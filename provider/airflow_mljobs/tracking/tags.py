@@ -9,6 +9,7 @@ COMPUTE = "mljobs.compute"
 BACKEND = "mljobs.backend"
 JOB_DIR = "mljobs.job_dir"
 HANDLE = "mljobs.handle"
+SKIPPED = "mljobs.not_uploaded"  # what a job left that was not uploaded, and why
 GIT_DIRTY = "mljobs.git.dirty"
 AIRFLOW_PREFIX = "mljobs.airflow."
 SOURCE_NAME = "mlflow.source.name"
