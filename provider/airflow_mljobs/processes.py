@@ -22,14 +22,19 @@ def start_time(pid: int) -> float | None:
         return None
 
 
+def same_process(pid: int, started: float) -> bool:
+    """True while `pid` names the process that started at `started`, ended or not (a zombie's pid is not reused
+    before its parent collects its end)."""
+    now = start_time(pid)
+    return now is not None and abs(now - started) < 0.5
+
+
 def is_running(pid: int, started: float) -> bool:
-    """True while `pid` is still the process that started at `started`, and has not ended (a zombie, whose end
-    its parent has not collected yet, has)."""
+    """True while `pid` is still the process that started at `started`, and has not ended (a zombie has)."""
     import psutil
 
     try:
-        process = psutil.Process(pid)
-        return abs(process.create_time() - started) < 0.5 and process.status() != psutil.STATUS_ZOMBIE
+        return same_process(pid, started) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
         return False
 

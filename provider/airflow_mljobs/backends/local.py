@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ..plan import ExecutionPlan
-from ..processes import start_time
+from ..processes import same_process, start_time
 from .base import LogChunk, Outcome, Placement, cancel_reason, mark_canceled
 from .logs import read_available
 from .supervisor import stop_watchdog, watchdog
@@ -267,8 +267,7 @@ def _same_process(rank: Rank) -> bool:
     """True while `rank.pid` is still the process we started (pids are reused)."""
     if rank.create_time is None:
         return _group_alive(rank.pid)
-    started = start_time(rank.pid)  # a zombie still is: its pid cannot be reused until it is collected
-    return started is not None and abs(started - rank.create_time) < 0.5
+    return same_process(rank.pid, rank.create_time)
 
 
 def _reap(pid: int) -> None:

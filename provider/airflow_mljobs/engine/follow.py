@@ -11,6 +11,7 @@ import time
 from typing import Callable
 
 from ..backends import Outcome
+from ..backends.supervisor import TIMEOUT_REASON
 from .jobs import Submission
 
 LOG_UPLOAD_SECONDS = float(os.environ.get("MLJOBS_LOG_UPLOAD_SECONDS", "10"))
@@ -53,7 +54,7 @@ class Follower:
         """Cancel a job past its `limits.timeout` or the follower's deadline; its outcome then, else None."""
         submission, now = self.submission, time.time()
         if submission.timeout and now - submission.started_at > submission.timeout:
-            return submission.handle.cancel(f"timed out after limits.timeout of {submission.timeout} s")
+            return submission.handle.cancel(TIMEOUT_REASON.format(seconds=submission.timeout))
         if self.deadline and now > self.deadline:
             return submission.handle.cancel(self.deadline_reason)
         return None
