@@ -18,6 +18,9 @@ def main() -> None:
     import logging
 
     logging.getLogger("mlflow").setLevel(logging.WARNING)  # store set-up chatter is not the user's concern
+    # a Ctrl-C that lands inside a read of the SQLite store makes SQLAlchemy's pool log the cursor it could not
+    # close, with a traceback; the command says what the interrupt did
+    logging.getLogger("sqlalchemy.pool").setLevel(logging.CRITICAL)
     skip_teardown_at_exit()  # placed first, so it runs after the exit handlers of all a command loads
 
 
